@@ -1,0 +1,46 @@
+#pragma once
+// acceptor: a multishot accept on one listening socket. One SQE keeps producing a CQE per
+// connection; the CQE walk only queues the new fds, and the coroutine waiting in next()
+// is scheduled. The SQE is re-armed only when a CQE arrives without IORING_CQE_F_MORE
+// (the kernel ended the multishot, e.g. after an error). Owned by one reactor thread.
+// The accepted-fd queue grows to the accept backlog at most.
+
+#include <coroutine>
+#include <deque>
+
+#include "runtime/completion.hpp"
+#include "runtime/task.hpp"
+
+namespace runtime {
+
+class acceptor {
+public:
+    explicit acceptor(int listen_fd);
+    // NOTE: stop() must have completed first: the kernel may still hold our completion.
+    ~acceptor();
+    acceptor(const acceptor&) = delete;
+    acceptor& operator=(const acceptor&) = delete;
+
+    // The next accepted fd (>= 0), or -ECANCELED once stop() ran, or another -errno.
+    // One waiter at a time.
+    task<int> next();
+
+    // Cancels the multishot accept, waits for its last CQE, closes fds nobody took.
+    task<void> stop();
+
+private:
+    struct next_awaiter;
+    static void on_cqe(completion* self, int result, std::uint32_t flags);
+    void arm();
+
+    int listen_fd_;
+    owned_completion<acceptor> completion_;
+    bool armed_ = false;
+    bool stopping_ = false;
+    std::deque<int> accepted_;
+    int last_error_ = 0;
+    std::coroutine_handle<> waiter_;
+    std::coroutine_handle<> stop_waiter_;
+};
+
+} // namespace runtime

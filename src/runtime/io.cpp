@@ -1,0 +1,92 @@
+#include "runtime/io.hpp"
+
+#include <algorithm>
+#include <cerrno>
+
+namespace runtime {
+
+void cancel_all_on(int fd) noexcept {
+    io_uring_sqe* entry = reactor::current().sqe();
+    io_uring_prep_cancel_fd(entry, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(entry, 0);
+}
+
+namespace {
+// The remaining budget of an overall deadline, for one more step of a looping operation.
+nanoseconds remaining(std::chrono::steady_clock::time_point deadline) {
+    return std::max(nanoseconds{1}, deadline - std::chrono::steady_clock::now());
+}
+
+std::chrono::steady_clock::time_point deadline_after(nanoseconds timeout) {
+    if (timeout == nanoseconds::max()) {
+        return std::chrono::steady_clock::time_point::max();
+    }
+    return std::chrono::steady_clock::now() + timeout;
+}
+} // namespace
+
+task<int> send_all(int fd, std::string_view data, nanoseconds timeout) {
+    const auto deadline = deadline_after(timeout);
+    while (!data.empty()) {
+        send_op step{fd, data};
+        if (timeout != nanoseconds::max()) {
+            step.with_timeout(remaining(deadline));
+        }
+        const int sent = co_await step;
+        if (sent < 0) {
+            co_return sent;
+        }
+        if (sent == 0) {
+            co_return -EPIPE;
+        }
+        data.remove_prefix(static_cast<std::size_t>(sent));
+    }
+    co_return 0;
+}
+
+task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout) {
+    const auto deadline = deadline_after(timeout);
+    while (!vectors.empty()) {
+        writev_op step{fd, vectors.data(), static_cast<unsigned>(std::min<std::size_t>(
+                                                vectors.size(), IOV_MAX))};
+        if (timeout != nanoseconds::max()) {
+            step.with_timeout(remaining(deadline));
+        }
+        const int written = co_await step;
+        if (written < 0) {
+            co_return written;
+        }
+        if (written == 0) {
+            co_return -EPIPE;
+        }
+        auto left = static_cast<std::size_t>(written);
+        while (!vectors.empty() && left >= vectors.front().iov_len) {
+            left -= vectors.front().iov_len;
+            vectors = vectors.subspan(1);
+        }
+        if (left > 0) {
+            vectors.front().iov_base = static_cast<char*>(vectors.front().iov_base) + left;
+            vectors.front().iov_len -= left;
+        }
+    }
+    co_return 0;
+}
+
+task<received> receive_some(int fd, nanoseconds timeout, cancel_slot* slot) {
+    const auto deadline = deadline_after(timeout);
+    for (;;) {
+        receive_op step{fd};
+        if (timeout != nanoseconds::max()) {
+            step.with_timeout(remaining(deadline));
+        }
+        step.with_cancel(slot);
+        received got = co_await step;
+        if (got.result != -ENOBUFS) {
+            co_return got;
+        }
+        // Every buffer is leased: wait for one to come back rather than spin.
+        co_await reactor::current().buffers().buffers_available();
+    }
+}
+
+} // namespace runtime

@@ -1,0 +1,279 @@
+#pragma once
+// Awaitable io_uring operations for the calling thread's reactor. Each awaitable keeps
+// its completion (and any kernel-visible argument: sockaddr, timespec) inside itself, so
+// inside the awaiting frame, for as long as the kernel may touch it; none allocates.
+//
+// Every operation returns the kernel's result, a negative errno on failure, and never
+// throws. Two modifiers apply to any of them before it is awaited:
+//   .with_timeout(d)  links an IORING_OP_LINK_TIMEOUT: if it fires first the operation
+//                     is cancelled and the result is -ETIMEDOUT;
+//   .with_cancel(&s)  lets another coroutine of this thread call s.cancel(): the
+//                     operation then ends with -ECANCELED (an ordinary result).
+// Either way the frame resumes only after every CQE aimed at it has been reaped.
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <liburing.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "runtime/buffer_ring.hpp"
+#include "runtime/completion.hpp"
+#include "runtime/reactor.hpp"
+#include "runtime/task.hpp"
+
+namespace runtime {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+inline __kernel_timespec to_timespec(nanoseconds duration) {
+    if (duration.count() < 0) {
+        duration = nanoseconds{0};
+    }
+    __kernel_timespec spec{};
+    spec.tv_sec = static_cast<long long>(duration.count() / 1'000'000'000);
+    spec.tv_nsec = static_cast<long long>(duration.count() % 1'000'000'000);
+    return spec;
+}
+
+// Lets one coroutine cancel another's pending operation on the same thread.
+class cancel_slot {
+public:
+    // Asks the kernel to cancel the pending operation, if any (fire-and-forget: the
+    // operation's own CQE, -ECANCELED or its real result if it won the race, is what the
+    // waiter sees).
+    void cancel() noexcept;
+    bool pending() const noexcept { return operation_ != nullptr; }
+
+private:
+    template <typename> friend class io_operation;
+    completion* operation_ = nullptr;
+};
+
+// CRTP base: Derived provides prepare(io_uring_sqe*) and finish(int result) -> value.
+template <typename Derived> class io_operation {
+public:
+    Derived& with_timeout(nanoseconds timeout) & noexcept {
+        timeout_ = to_timespec(timeout);
+        has_timeout_ = true;
+        return static_cast<Derived&>(*this);
+    }
+    Derived&& with_timeout(nanoseconds timeout) && noexcept {
+        return std::move(with_timeout(timeout));
+    }
+    Derived& with_cancel(cancel_slot* slot) & noexcept {
+        slot_ = slot;
+        return static_cast<Derived&>(*this);
+    }
+    Derived&& with_cancel(cancel_slot* slot) && noexcept { return std::move(with_cancel(slot)); }
+
+    bool await_ready() const noexcept { return false; }
+
+    void await_suspend(std::coroutine_handle<> waiter) {
+        reactor& loop = reactor::current();
+        completion_.waiter_ = waiter;
+        completion_.pending_ = has_timeout_ ? 2 : 1;
+        if (has_timeout_) {
+            // TRICKY: a link only holds within one submission, so the operation and its
+            // timeout must not be split by a flush of a full SQ in between.
+            loop.reserve_sqes(2);
+        }
+        io_uring_sqe* entry = loop.sqe();
+        static_cast<Derived*>(this)->prepare(entry);
+        io_uring_sqe_set_data64(entry, user_data_of(&completion_));
+        if (has_timeout_) {
+            entry->flags |= IOSQE_IO_LINK;
+            io_uring_sqe* timer = loop.sqe();
+            io_uring_prep_link_timeout(timer, &timeout_, 0);
+            io_uring_sqe_set_data64(timer, timeout_user_data_of(&completion_));
+        }
+        if (slot_ != nullptr) {
+            slot_->operation_ = &completion_;
+        }
+    }
+
+    auto await_resume() {
+        if (slot_ != nullptr) {
+            slot_->operation_ = nullptr;
+        }
+        int result = completion_.result_;
+        if (completion_.timed_out_ && result == -ECANCELED) {
+            result = -ETIMEDOUT;
+        }
+        return static_cast<Derived*>(this)->finish(result);
+    }
+
+protected:
+    completion completion_;
+
+private:
+    __kernel_timespec timeout_{};
+    bool has_timeout_ = false;
+    cancel_slot* slot_ = nullptr;
+};
+
+inline void cancel_slot::cancel() noexcept {
+    if (operation_ == nullptr) {
+        return;
+    }
+    io_uring_sqe* entry = reactor::current().sqe();
+    io_uring_prep_cancel64(entry, user_data_of(operation_), 0);
+    io_uring_sqe_set_data64(entry, 0);
+}
+
+// Cancels every pending operation on `fd` (fire-and-forget; Linux 5.19+).
+void cancel_all_on(int fd) noexcept;
+
+class nop_op : public io_operation<nop_op> {
+public:
+    void prepare(io_uring_sqe* entry) { io_uring_prep_nop(entry); }
+    int finish(int result) const noexcept { return result; }
+};
+inline nop_op nop() { return {}; }
+
+// Completes with 0 after `duration` (or -ECANCELED when cancelled).
+class sleep_op : public io_operation<sleep_op> {
+public:
+    explicit sleep_op(nanoseconds duration) : spec_(to_timespec(duration)) {}
+    void prepare(io_uring_sqe* entry) { io_uring_prep_timeout(entry, &spec_, 0, 0); }
+    int finish(int result) const noexcept { return result == -ETIME ? 0 : result; }
+
+private:
+    __kernel_timespec spec_;
+};
+inline sleep_op sleep_for(nanoseconds duration) { return sleep_op{duration}; }
+
+class read_op : public io_operation<read_op> {
+public:
+    read_op(int fd, void* buffer, unsigned length) : fd_(fd), buffer_(buffer), length_(length) {}
+    void prepare(io_uring_sqe* entry) { io_uring_prep_read(entry, fd_, buffer_, length_, -1); }
+    int finish(int result) const noexcept { return result; }
+
+private:
+    int fd_;
+    void* buffer_;
+    unsigned length_;
+};
+inline read_op read_some(int fd, void* buffer, unsigned length) {
+    return read_op{fd, buffer, length};
+}
+
+// A receive through the reactor's provided-buffer ring: the kernel picks the buffer when
+// data arrives, so a waiting connection holds none. -ENOBUFS means every buffer is
+// leased: await reactor::current().buffers().buffers_available() and try again.
+struct received {
+    int result = 0; // bytes (> 0), 0 at end of stream, or -errno
+    buffer_lease buffer;
+};
+
+class receive_op : public io_operation<receive_op> {
+public:
+    explicit receive_op(int fd) : fd_(fd) {}
+    void prepare(io_uring_sqe* entry) {
+        io_uring_prep_recv(entry, fd_, nullptr, 0, 0);
+        entry->flags |= IOSQE_BUFFER_SELECT;
+        entry->buf_group = reactor::current().buffers().group_id();
+    }
+    received finish(int result) {
+        received out;
+        out.result = result;
+        // A selected buffer is ours whatever the result says; adopt it so it goes back.
+        if ((completion_.flags_ & IORING_CQE_F_BUFFER) != 0) {
+            const auto id = static_cast<std::uint16_t>(completion_.flags_ >> IORING_CQE_BUFFER_SHIFT);
+            out.buffer = reactor::current().buffers().adopt(
+                id, result > 0 ? static_cast<std::uint32_t>(result) : 0);
+        }
+        return out;
+    }
+
+private:
+    int fd_;
+};
+inline receive_op receive(int fd) { return receive_op{fd}; }
+
+class send_op : public io_operation<send_op> {
+public:
+    send_op(int fd, std::string_view data) : fd_(fd), data_(data) {}
+    void prepare(io_uring_sqe* entry) {
+        io_uring_prep_send(entry, fd_, data_.data(), data_.size(), MSG_NOSIGNAL);
+    }
+    int finish(int result) const noexcept { return result; }
+
+private:
+    int fd_;
+    std::string_view data_;
+};
+inline send_op send_some(int fd, std::string_view data) { return send_op{fd, data}; }
+
+class writev_op : public io_operation<writev_op> {
+public:
+    writev_op(int fd, const iovec* vectors, unsigned count)
+        : fd_(fd), vectors_(vectors), count_(count) {}
+    void prepare(io_uring_sqe* entry) { io_uring_prep_writev(entry, fd_, vectors_, count_, -1); }
+    int finish(int result) const noexcept { return result; }
+
+private:
+    int fd_;
+    const iovec* vectors_;
+    unsigned count_;
+};
+inline writev_op writev_some(int fd, const iovec* vectors, unsigned count) {
+    return writev_op{fd, vectors, count};
+}
+
+class connect_op : public io_operation<connect_op> {
+public:
+    connect_op(int fd, const sockaddr* address, socklen_t length)
+        : fd_(fd), address_(address), length_(length) {}
+    void prepare(io_uring_sqe* entry) { io_uring_prep_connect(entry, fd_, address_, length_); }
+    int finish(int result) const noexcept { return result; }
+
+private:
+    int fd_;
+    const sockaddr* address_; // must outlive the operation: keep it in the awaiting frame
+    socklen_t length_;
+};
+inline connect_op connect(int fd, const sockaddr* address, socklen_t length) {
+    return connect_op{fd, address, length};
+}
+
+class close_op : public io_operation<close_op> {
+public:
+    explicit close_op(int fd) : fd_(fd) {}
+    void prepare(io_uring_sqe* entry) { io_uring_prep_close(entry, fd_); }
+    int finish(int result) const noexcept { return result; }
+
+private:
+    int fd_;
+};
+inline close_op close(int fd) { return close_op{fd}; }
+
+class poll_op : public io_operation<poll_op> {
+public:
+    poll_op(int fd, unsigned mask) : fd_(fd), mask_(mask) {}
+    void prepare(io_uring_sqe* entry) { io_uring_prep_poll_add(entry, fd_, mask_); }
+    int finish(int result) const noexcept { return result; }
+
+private:
+    int fd_;
+    unsigned mask_;
+};
+inline poll_op poll(int fd, unsigned mask) { return poll_op{fd, mask}; }
+
+// Sends all of `data` (looping over short sends). Returns 0 or -errno. The caller keeps
+// `data` alive until the task finishes.
+task<int> send_all(int fd, std::string_view data, nanoseconds timeout = nanoseconds::max());
+
+// writev until every byte of `vectors` is written; `vectors` is modified as it goes.
+task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout = nanoseconds::max());
+
+// Waits for the next receive on `fd`, parking on -ENOBUFS until a buffer comes back.
+task<received> receive_some(int fd, nanoseconds timeout = nanoseconds::max(),
+                            cancel_slot* slot = nullptr);
+
+} // namespace runtime

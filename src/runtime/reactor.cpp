@@ -1,0 +1,217 @@
+#include "runtime/reactor.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace runtime {
+
+namespace {
+thread_local reactor* current_reactor = nullptr;
+
+// Tries the best ring first, then what older kernels accept: SINGLE_ISSUER and
+// DEFER_TASKRUN need 6.1, COOP_TASKRUN 5.19.
+int set_up_ring(io_uring& ring, const reactor_options& options, bool& defer_taskrun) {
+    const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+    const unsigned attempts[] = {
+        base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        base | IORING_SETUP_COOP_TASKRUN,
+        base,
+    };
+    int rc = -EINVAL;
+    for (unsigned flags : attempts) {
+        io_uring_params params{};
+        params.flags = flags;
+        params.cq_entries = options.cq_entries;
+        rc = io_uring_queue_init_params(options.sq_entries, &ring, &params);
+        if (rc != -EINVAL) {
+            defer_taskrun = rc == 0 && (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+            return rc;
+        }
+    }
+    return rc;
+}
+} // namespace
+
+std::string describe_ring_setup_failure(int negative_errno) {
+    std::string message = "io_uring_setup failed: ";
+    message += std::strerror(-negative_errno);
+    if (negative_errno == -EPERM || negative_errno == -ENOSYS) {
+        message += ". io_uring is blocked or disabled here. Likely causes: a container seccomp "
+                   "profile that denies the io_uring_* system calls (Docker 25 and later and "
+                   "recent Podman do by default; run with the profile shipped in "
+                   "containers/seccomp-io-uring.json), or the host setting "
+                   "kernel.io_uring_disabled=1 or 2 (sysctl kernel.io_uring_disabled=0 "
+                   "re-enables it), or a kernel older than 5.19";
+    }
+    return message;
+}
+
+reactor::reactor(reactor_options options) {
+    if (current_reactor != nullptr) {
+        throw startup_error("a reactor already exists on this thread");
+    }
+    if (int rc = set_up_ring(ring_, options, defer_taskrun_); rc < 0) {
+        throw startup_error(describe_ring_setup_failure(rc));
+    }
+    try {
+        buffers_ = std::make_unique<buffer_ring>(ring_, 0, options.buffer_count,
+                                                 options.buffer_size);
+        wake_fd_ = eventfd(0, EFD_CLOEXEC);
+        if (wake_fd_ < 0) {
+            throw startup_error(std::string("eventfd: ") + std::strerror(errno));
+        }
+    } catch (...) {
+        buffers_.reset();
+        io_uring_queue_exit(&ring_);
+        throw;
+    }
+    ready_.reserve(256);
+    running_.reserve(256);
+    wake_read_.on_cqe_ = [](completion*, int, std::uint32_t) {
+        current_reactor->mail_pending_ = true;
+    };
+    current_reactor = this;
+    arm_mailbox();
+}
+
+reactor::~reactor() {
+    // io_uring_queue_exit cancels whatever is still queued (the mailbox read at least)
+    // and the kernel drops those CQEs with the ring: nothing can resume after this.
+    buffers_.reset();
+    io_uring_queue_exit(&ring_);
+    ::close(wake_fd_);
+    current_reactor = nullptr;
+}
+
+reactor& reactor::current() noexcept {
+    assert(current_reactor != nullptr && "no reactor on this thread");
+    return *current_reactor;
+}
+
+bool reactor::has_current() noexcept { return current_reactor != nullptr; }
+
+io_uring_sqe* reactor::sqe() {
+    io_uring_sqe* entry = io_uring_get_sqe(&ring_);
+    if (entry == nullptr) {
+        // SQ full within one turn: hand what we have to the kernel and take a fresh slot.
+        io_uring_submit(&ring_);
+        ++enter_calls_;
+        entry = io_uring_get_sqe(&ring_);
+    }
+    assert(entry != nullptr);
+    return entry;
+}
+
+void reactor::reserve_sqes(unsigned count) {
+    if (io_uring_sq_space_left(&ring_) < count) {
+        io_uring_submit(&ring_);
+        ++enter_calls_;
+    }
+}
+
+void reactor::post(std::move_only_function<void()> function) {
+    bool was_empty = false;
+    {
+        std::lock_guard lock(mailbox_mutex_);
+        was_empty = mailbox_.empty();
+        mailbox_.push_back(std::move(function));
+    }
+    // Only the empty -> non-empty transition needs a wake-up: the owner swaps the whole
+    // mailbox out when it drains, so later posts see it empty again and write again.
+    if (was_empty) {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t written = ::write(wake_fd_, &one, sizeof one);
+    }
+}
+
+void reactor::run() {
+    while (!stopping_) {
+        running_.swap(ready_);
+        for (std::size_t i = 0; i < running_.size(); ++i) {
+            running_[i].resume();
+        }
+        running_.clear();
+        if (stopping_) {
+            break;
+        }
+        turn(ready_.empty());
+    }
+    stopping_ = false;
+}
+
+void reactor::turn(bool may_block) {
+    // One io_uring_enter per turn: it submits every SQE queued since the last turn and,
+    // with DEFER_TASKRUN, runs the deferred completion work (GETEVENTS).
+    const int rc =
+        may_block ? io_uring_submit_and_wait(&ring_, 1) : io_uring_submit_and_get_events(&ring_);
+    ++enter_calls_;
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
+        std::fprintf(stderr, "fatal: io_uring_enter: %s\n", std::strerror(-rc));
+        std::abort();
+    }
+    reap();
+    if (mail_pending_) {
+        drain_mailbox();
+    }
+}
+
+void reactor::reap() {
+    io_uring_cqe* batch[256];
+    for (;;) {
+        const unsigned count = io_uring_peek_batch_cqe(&ring_, batch, 256);
+        if (count == 0) {
+            return;
+        }
+        for (unsigned i = 0; i < count; ++i) {
+            const io_uring_cqe* cqe = batch[i];
+            const std::uint64_t data = cqe->user_data;
+            if (data == 0) {
+                continue;
+            }
+            auto* target = reinterpret_cast<completion*>(data & ~timeout_tag);
+            if ((data & timeout_tag) != 0) {
+                // The linked timeout's own CQE: -ETIME when it fired, -ECANCELED when the
+                // operation finished first. The operation's CQE says -ECANCELED if it fired.
+                if (cqe->res == -ETIME) {
+                    target->timed_out_ = true;
+                }
+            } else if (target->on_cqe_ != nullptr) {
+                target->on_cqe_(target, cqe->res, cqe->flags);
+                continue;
+            } else {
+                target->result_ = cqe->res;
+                target->flags_ = cqe->flags;
+            }
+            if (--target->pending_ == 0) {
+                ready_.push_back(target->waiter_);
+            }
+        }
+        // Advance once per batch; the coroutines run only after the walk (run()).
+        io_uring_cq_advance(&ring_, count);
+    }
+}
+
+void reactor::arm_mailbox() {
+    io_uring_sqe* entry = sqe();
+    io_uring_prep_read(entry, wake_fd_, &wake_count_, sizeof wake_count_, 0);
+    io_uring_sqe_set_data64(entry, user_data_of(&wake_read_));
+}
+
+void reactor::drain_mailbox() {
+    mail_pending_ = false;
+    {
+        std::lock_guard lock(mailbox_mutex_);
+        draining_.swap(mailbox_);
+    }
+    for (auto& function : draining_) {
+        function();
+    }
+    draining_.clear();
+    arm_mailbox();
+}
+
+} // namespace runtime

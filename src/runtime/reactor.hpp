@@ -1,0 +1,120 @@
+#pragma once
+// reactor: one io_uring and one run loop per thread. Coroutines queue SQEs through sqe(),
+// the loop submits them once per turn (one io_uring_enter), reaps a batch of CQEs,
+// records each result in its completion, advances the CQ once, and only then resumes the
+// coroutines that became ready (never inside the CQE walk). Other threads talk to a
+// reactor only through post(), which queues a function and wakes the loop through an
+// eventfd. Owns the ring, the provided-buffer ring and the mailbox; allocates them at
+// construction (throws startup_error) and nothing per operation.
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <liburing.h>
+
+#include "runtime/buffer_ring.hpp"
+#include "runtime/completion.hpp"
+#include "runtime/startup_error.hpp"
+#include "runtime/task.hpp"
+
+namespace runtime {
+
+struct reactor_options {
+    unsigned sq_entries = 256;
+    unsigned cq_entries = 8192;
+    unsigned buffer_count = 1024; // a power of two
+    std::size_t buffer_size = 16 * 1024;
+};
+
+class reactor {
+public:
+    explicit reactor(reactor_options options = {});
+    ~reactor();
+    reactor(const reactor&) = delete;
+    reactor& operator=(const reactor&) = delete;
+
+    // The reactor of the calling thread; exactly one may exist per thread.
+    static reactor& current() noexcept;
+    static bool has_current() noexcept;
+
+    // An SQE for the current turn. When the SQ is full, the queued SQEs are submitted
+    // first, so this never fails for a ring that the kernel keeps consuming.
+    io_uring_sqe* sqe();
+    // Makes sure the next `count` calls to sqe() land in the same submission.
+    void reserve_sqes(unsigned count);
+
+    // Resumes `handle` on a later pass of the loop (FIFO).
+    void schedule(std::coroutine_handle<> handle) { ready_.push_back(handle); }
+
+    // Thread-safe: runs `function` on this reactor's thread, between two loop turns.
+    void post(std::move_only_function<void()> function);
+
+    // Runs the loop until stop() is called (from this thread, or through post()).
+    void run();
+    void stop() noexcept { stopping_ = true; }
+
+    // Runs `work` on this reactor until it finishes and returns its result (or rethrows).
+    template <typename T> T block_on(task<T> work);
+
+    buffer_ring& buffers() noexcept { return *buffers_; }
+    io_uring& ring() noexcept { return ring_; }
+    bool defer_taskrun() const noexcept { return defer_taskrun_; }
+    // The number of io_uring_enter calls made so far (tests use it to prove batching).
+    std::uint64_t enter_calls() const noexcept { return enter_calls_; }
+
+private:
+    void turn(bool may_block);
+    void reap();
+    void arm_mailbox();
+    void drain_mailbox();
+    template <typename T> static task<void> run_then_stop(reactor* self, task<T>* work);
+
+    io_uring ring_{};
+    bool defer_taskrun_ = false;
+    bool stopping_ = false;
+    std::uint64_t enter_calls_ = 0;
+    std::vector<std::coroutine_handle<>> ready_;
+    std::vector<std::coroutine_handle<>> running_;
+    std::unique_ptr<buffer_ring> buffers_;
+
+    // Mailbox: written by any thread under the mutex, drained by the owner.
+    int wake_fd_ = -1;
+    std::uint64_t wake_count_ = 0;
+    completion wake_read_;
+    bool mail_pending_ = false;
+    std::mutex mailbox_mutex_;
+    std::vector<std::move_only_function<void()>> mailbox_;
+    std::vector<std::move_only_function<void()>> draining_;
+};
+
+template <typename T> task<void> reactor::run_then_stop(reactor* self, task<T>* work) {
+    // Runs `work` to its end without taking its result: block_on takes the value or the
+    // exception from the promise afterwards.
+    struct run_awaiter {
+        typename task<T>::handle_type handle_;
+        bool await_ready() const noexcept { return handle_.done(); }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+            handle_.promise().continuation_ = awaiting;
+            return handle_;
+        }
+        void await_resume() const noexcept {}
+    };
+    co_await run_awaiter{work->handle()};
+    self->stop();
+}
+
+template <typename T> T reactor::block_on(task<T> work) {
+    task<void> driver = run_then_stop(this, &work);
+    schedule(driver.handle());
+    run();
+    assert(driver.done());
+    stopping_ = false;
+    return work.handle().promise().take();
+}
+
+} // namespace runtime

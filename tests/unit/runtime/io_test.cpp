@@ -1,0 +1,336 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/acceptor.hpp"
+#include "runtime/child_process.hpp"
+#include "runtime/io.hpp"
+#include "runtime/reactor.hpp"
+#include "runtime/scope.hpp"
+#include "runtime/signals.hpp"
+
+using namespace std::chrono_literals;
+using runtime::task;
+
+namespace {
+struct socket_pair {
+    int fds[2] = {-1, -1};
+    socket_pair() { REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0); }
+    ~socket_pair() {
+        ::close(fds[0]);
+        ::close(fds[1]);
+    }
+};
+
+struct loopback_listener {
+    int fd = -1;
+    sockaddr_in address{};
+    loopback_listener() {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        socklen_t length = sizeof address;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+        REQUIRE(listen(fd, 64) == 0);
+    }
+    ~loopback_listener() { ::close(fd); }
+};
+
+std::string drain(int fd, std::size_t want) {
+    std::string out(want, '\0');
+    std::size_t got = 0;
+    while (got < want) {
+        ssize_t n = ::read(fd, out.data() + got, want - got);
+        if (n <= 0) {
+            break;
+        }
+        got += static_cast<std::size_t>(n);
+    }
+    out.resize(got);
+    return out;
+}
+} // namespace
+
+TEST_CASE("a turn submits every queued SQE with one io_uring_enter") {
+    runtime::reactor loop;
+    auto many = [](int count) -> task<int> {
+        runtime::scope group;
+        int done = 0;
+        auto one = [](int* counter) -> task<void> {
+            co_await runtime::nop();
+            ++*counter;
+        };
+        for (int i = 0; i < count; ++i) {
+            group.spawn(one(&done));
+        }
+        co_await group.join();
+        co_return done;
+    };
+    const auto before = loop.enter_calls();
+    CHECK(loop.block_on(many(100)) == 100);
+    // 100 NOPs queued in one turn: one enter to submit them all and reap, plus a little
+    // slack for the block_on driver; certainly not one per operation.
+    CHECK(loop.enter_calls() - before <= 3);
+}
+
+TEST_CASE("sleep completes after its duration and a linked timeout bounds an operation") {
+    runtime::reactor loop;
+    auto timed = []() -> task<void> {
+        const auto start = std::chrono::steady_clock::now();
+        const int slept = co_await runtime::sleep_for(20ms);
+        CHECK(slept == 0);
+        CHECK(std::chrono::steady_clock::now() - start >= 20ms);
+
+        socket_pair pair;
+        // Nobody writes: the receive must end by its deadline with -ETIMEDOUT.
+        auto got = co_await runtime::receive(pair.fds[0]).with_timeout(30ms);
+        CHECK(got.result == -ETIMEDOUT);
+        CHECK_FALSE(got.buffer);
+        // An operation that completes first is not reported as timed out.
+        CHECK(::write(pair.fds[1], "x", 1) == 1);
+        auto fast = co_await runtime::receive(pair.fds[0]).with_timeout(1s);
+        CHECK(fast.result == 1);
+        CHECK(fast.buffer.view() == "x");
+    };
+    loop.block_on(timed());
+    CHECK(loop.buffers().leased() == 0);
+}
+
+TEST_CASE("a pending operation is cancelled through its slot and by fd") {
+    runtime::reactor loop;
+    auto scenario = []() -> task<void> {
+        runtime::scope group;
+        socket_pair pair;
+        runtime::cancel_slot slot;
+        int result = 1;
+        auto waiter = [](int fd, runtime::cancel_slot* s, int* out) -> task<void> {
+            auto got = co_await runtime::receive(fd).with_cancel(s);
+            *out = got.result;
+        };
+        group.spawn(waiter(pair.fds[0], &slot, &result));
+        co_await runtime::nop(); // let the receive reach the kernel
+        CHECK(slot.pending());
+        slot.cancel();
+        co_await group.join();
+        CHECK(result == -ECANCELED);
+        CHECK_FALSE(slot.pending());
+
+        int by_fd = 1;
+        group.spawn(waiter(pair.fds[0], nullptr, &by_fd));
+        co_await runtime::nop();
+        runtime::cancel_all_on(pair.fds[0]);
+        co_await group.join();
+        CHECK(by_fd == -ECANCELED);
+
+        int sleep_result = 1;
+        auto sleeper = [](runtime::cancel_slot* s, int* out) -> task<void> {
+            *out = co_await runtime::sleep_for(10s).with_cancel(s);
+        };
+        group.spawn(sleeper(&slot, &sleep_result));
+        co_await runtime::nop();
+        slot.cancel();
+        co_await group.join();
+        CHECK(sleep_result == -ECANCELED);
+    };
+    loop.block_on(scenario());
+}
+
+TEST_CASE("received buffers are leases that go back to the ring") {
+    runtime::reactor_options options;
+    options.buffer_count = 2;
+    options.buffer_size = 64;
+    runtime::reactor loop{options};
+    auto scenario = [](runtime::reactor* r) -> task<void> {
+        socket_pair pair;
+        CHECK(::write(pair.fds[1], "hello", 5) == 5);
+        auto first = co_await runtime::receive_some(pair.fds[0]);
+        CHECK(first.buffer.view() == "hello");
+        CHECK(::write(pair.fds[1], "world", 5) == 5);
+        auto second = co_await runtime::receive_some(pair.fds[0]);
+        CHECK(second.buffer.view() == "world");
+        CHECK(r->buffers().leased() == 2);
+
+        // Every buffer is leased: the next receive parks on -ENOBUFS until one returns.
+        CHECK(::write(pair.fds[1], "again", 5) == 5);
+        runtime::scope group;
+        std::string third;
+        auto reader = [](int fd, std::string* out) -> task<void> {
+            auto got = co_await runtime::receive_some(fd);
+            *out = std::string(got.buffer.view());
+        };
+        group.spawn(reader(pair.fds[0], &third));
+        co_await runtime::nop();
+        co_await runtime::nop();
+        CHECK(third.empty());
+        first.buffer.release();
+        co_await group.join();
+        CHECK(third == "again");
+        second.buffer.release();
+        CHECK(r->buffers().leased() == 0);
+
+        // End of stream reads as 0 and leaves no buffer leased.
+        ::shutdown(pair.fds[1], SHUT_WR);
+        auto eof = co_await runtime::receive_some(pair.fds[0]);
+        CHECK(eof.result == 0);
+    };
+    loop.block_on(scenario(&loop));
+    CHECK(loop.buffers().leased() == 0);
+}
+
+TEST_CASE("send_all and writev_all deliver every byte through short writes") {
+    runtime::reactor loop;
+    socket_pair pair;
+    int small = 4096;
+    setsockopt(pair.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    const std::string payload(1 << 20, 'p');
+    bool intact = false;
+    std::thread reader([&] { intact = drain(pair.fds[1], payload.size() + 11) == payload + "hello world"; });
+    auto scenario = [](int fd, const std::string* data) -> task<void> {
+        const int sent = co_await runtime::send_all(fd, *data);
+        CHECK(sent == 0);
+        std::string a = "hello", b = " ", c = "world";
+        iovec vectors[3] = {{a.data(), a.size()}, {b.data(), b.size()}, {c.data(), c.size()}};
+        const int written = co_await runtime::writev_all(fd, vectors);
+        CHECK(written == 0);
+    };
+    loop.block_on(scenario(pair.fds[0], &payload));
+    reader.join();
+    CHECK(intact);
+
+    auto broken = [](int fd) -> task<int> { co_return co_await runtime::send_all(fd, "x"); };
+    ::close(pair.fds[1]);
+    pair.fds[1] = -1;
+    CHECK(loop.block_on(broken(pair.fds[0])) == -EPIPE);
+}
+
+TEST_CASE("connect, multishot accept, close") {
+    runtime::reactor loop;
+    loopback_listener listener;
+    auto scenario = [](loopback_listener* l) -> task<void> {
+        runtime::acceptor accepting{l->fd};
+        int clients[3];
+        for (int& client : clients) {
+            client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            const int connected = co_await runtime::connect(
+                client, reinterpret_cast<sockaddr*>(&l->address), sizeof l->address);
+            CHECK(connected == 0);
+        }
+        for (int i = 0; i < 3; ++i) {
+            const int accepted = co_await accepting.next();
+            REQUIRE(accepted >= 0);
+            const int closed = co_await runtime::close(accepted);
+            CHECK(closed == 0);
+        }
+        for (int client : clients) {
+            const int closed = co_await runtime::close(client);
+            CHECK(closed == 0);
+        }
+        co_await accepting.stop();
+        const int after_stop = co_await accepting.next();
+        CHECK(after_stop == -ECANCELED);
+
+        // Connecting to a port nobody listens on reports the kernel's error.
+        sockaddr_in unused = l->address;
+        unused.sin_port = 0;
+        const int lonely = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int refused =
+            co_await runtime::connect(lonely, reinterpret_cast<sockaddr*>(&unused), sizeof unused);
+        CHECK(refused == -ECONNREFUSED);
+        ::close(lonely);
+    };
+    loop.block_on(scenario(&listener));
+}
+
+TEST_CASE("post runs functions from other threads on the reactor's thread") {
+    runtime::reactor loop;
+    std::atomic<int> ran{0};
+    const auto owner = std::this_thread::get_id();
+    std::thread poster([&] {
+        for (int i = 0; i < 1000; ++i) {
+            loop.post([&, i] {
+                CHECK(std::this_thread::get_id() == owner);
+                ran.fetch_add(1, std::memory_order_relaxed);
+                if (i == 999) {
+                    loop.stop();
+                }
+            });
+        }
+    });
+    loop.run();
+    poster.join();
+    CHECK(ran.load() == 1000);
+}
+
+TEST_CASE("signals arrive through the signalfd") {
+    runtime::signal_set::block_in_process({SIGUSR1});
+    runtime::reactor loop;
+    runtime::signal_set signals{SIGUSR1};
+    auto scenario = [](runtime::signal_set* s) -> task<int> {
+        ::kill(::getpid(), SIGUSR1);
+        co_return co_await s->next();
+    };
+    CHECK(loop.block_on(scenario(&signals)) == SIGUSR1);
+}
+
+TEST_CASE("child processes: exit codes, signals, missing binaries, an inherited fd") {
+    runtime::reactor loop;
+    auto scenario = []() -> task<void> {
+        auto ok = runtime::child_process::launch({.program = "/bin/sh", .arguments = {"-c", "exit 3"}});
+        REQUIRE(ok.has_value());
+        auto status = co_await ok->wait();
+        CHECK(status.code == 3);
+        CHECK(status.signal == 0);
+        CHECK(ok->exited());
+
+        auto sleeper = runtime::child_process::launch({.program = "/bin/sleep", .arguments = {"30"}});
+        REQUIRE(sleeper.has_value());
+        CHECK(sleeper->send_signal(SIGKILL) == 0);
+        auto killed = co_await sleeper->wait();
+        CHECK(killed.signal == SIGKILL);
+        CHECK(killed.describe() == "killed by signal 9 (KILL)");
+
+        auto missing = runtime::child_process::launch({.program = "/nonexistent/lb-replica"});
+        REQUIRE_FALSE(missing.has_value());
+        CHECK(missing.error() == -ENOENT);
+
+        int pipe_fds[2];
+        REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
+        auto writer = runtime::child_process::launch(
+            {.program = "/bin/sh",
+             .arguments = {"-c", "printf '%s' \"$LISTEN_FDS:$EXTRA\" >&3"},
+             .environment = {"EXTRA=yes"},
+             .inherited_fd = pipe_fds[1]});
+        REQUIRE(writer.has_value());
+        ::close(pipe_fds[1]);
+        const auto wrote = co_await writer->wait();
+        CHECK(wrote.code == 0);
+        CHECK(drain(pipe_fds[0], 64) == "1:yes");
+        ::close(pipe_fds[0]);
+    };
+    loop.block_on(scenario());
+}
+
+TEST_CASE("a refused io_uring_setup names the likely causes") {
+    const std::string eperm = runtime::describe_ring_setup_failure(-EPERM);
+    CHECK(eperm.find("seccomp") != std::string::npos);
+    CHECK(eperm.find("kernel.io_uring_disabled") != std::string::npos);
+    CHECK(runtime::describe_ring_setup_failure(-ENOSYS).find("seccomp") != std::string::npos);
+    CHECK(runtime::describe_ring_setup_failure(-ENOMEM).find("seccomp") == std::string::npos);
+}
+
+TEST_CASE("one reactor per thread") {
+    runtime::reactor loop;
+    CHECK_THROWS_AS(runtime::reactor{}, runtime::startup_error);
+}
