@@ -87,7 +87,10 @@ struct stop_awaiter {
     void await_resume() const noexcept {}
 };
 
-task<void> acceptor::stop() {
+void acceptor::request_stop() {
+    if (stopping_) {
+        return;
+    }
     stopping_ = true;
     if (waiter_) {
         reactor::current().schedule(std::exchange(waiter_, {}));
@@ -96,6 +99,12 @@ task<void> acceptor::stop() {
         io_uring_sqe* entry = reactor::current().sqe();
         io_uring_prep_cancel64(entry, user_data_of(&completion_), 0);
         io_uring_sqe_set_data64(entry, 0);
+    }
+}
+
+task<void> acceptor::stop() {
+    request_stop();
+    if (armed_) {
         co_await stop_awaiter{&stop_waiter_, &armed_};
     }
     for (int fd : accepted_) {

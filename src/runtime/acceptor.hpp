@@ -25,7 +25,10 @@ public:
     // One waiter at a time.
     task<int> next();
 
-    // Cancels the multishot accept, waits for its last CQE, closes fds nobody took.
+    // Starts stopping: next() returns -ECANCELED from now on and the multishot accept is
+    // cancelled. Safe to call from any coroutine of the owning thread, more than once.
+    void request_stop();
+    // request_stop(), then waits for the last CQE and closes fds nobody took.
     task<void> stop();
 
 private:

@@ -1,0 +1,69 @@
+// A small streaming JSON writer that appends to a caller-owned std::string (reused by
+// the caller): objects, arrays, strings with correct escaping, integers, booleans,
+// null and pre-rendered JSON. Also the balancer's standard answer
+// {"message": ..., "status": "successful"|"failure"}. No state beyond one writer's
+// nesting; any thread; allocates only when the caller's string grows.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace json {
+
+// Appends s as a quoted JSON string: '"' and '\\' escaped, \b \f \n \r \t in short
+// form, other control characters as \u00XX, valid UTF-8 passed through, and each byte
+// of an invalid UTF-8 sequence replaced by U+FFFD so the output is always valid JSON.
+void append_string(std::string& out, std::string_view s);
+
+// Output looks like {"a": 1, "b": [true, null]}: ": " and ", " separators, the shape
+// the control API documents. Misuse (a value where a key is due, unbalanced ends,
+// nesting deeper than 64) is a bug and asserted.
+class json_writer {
+public:
+    explicit json_writer(std::string& out) : out_(out) {}
+
+    json_writer& begin_object();
+    json_writer& end_object();
+    json_writer& begin_array();
+    json_writer& end_array();
+    json_writer& key(std::string_view k);
+
+    json_writer& value(std::string_view s);
+    json_writer& value(const char* s) { return value(std::string_view{s}); }
+    json_writer& value(bool b);
+    template <std::integral T>
+    requires(!std::same_as<T, bool>) json_writer& value(T v) {
+        if constexpr (std::is_signed_v<T>) {
+            return signed_value(static_cast<std::int64_t>(v));
+        } else {
+            return unsigned_value(static_cast<std::uint64_t>(v));
+        }
+    }
+    json_writer& null();
+    // Inserts already valid JSON text as one value.
+    json_writer& raw(std::string_view json_text);
+
+private:
+    json_writer& signed_value(std::int64_t v);
+    json_writer& unsigned_value(std::uint64_t v);
+    void before_value();
+    void open(char c);
+    void close(char c);
+
+    std::string& out_;
+    // Bit d set: the container at depth d already holds an element (a comma is due).
+    std::uint64_t has_element_ = 0;
+    // Bit d set: the container at depth d is an object.
+    std::uint64_t is_object_ = 0;
+    int depth_ = 0;
+    bool after_key_ = false;
+};
+
+// {"message": "<message>", "status": "successful"} (or "failure").
+void append_status_message(std::string& out, std::string_view message, bool success);
+// Same, with message_json inserted as is: {"message": {"N": 3, ...}, "status": ...}.
+void append_status_raw(std::string& out, std::string_view message_json, bool success);
+
+} // namespace json

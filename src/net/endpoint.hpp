@@ -1,0 +1,36 @@
+#pragma once
+// endpoint: a socket address parsed once from text: "HOST:PORT" (IPv4, a name resolved
+// at parse time, "[v6]:PORT") or "unix:/path". Plain value; any thread.
+
+#include <expected>
+#include <string>
+#include <string_view>
+
+#include <sys/socket.h>
+
+namespace net {
+
+struct endpoint {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+
+    int family() const noexcept { return storage.ss_family; }
+    const sockaddr* address() const noexcept {
+        return reinterpret_cast<const sockaddr*>(&storage);
+    }
+    sockaddr* address() noexcept { return reinterpret_cast<sockaddr*>(&storage); }
+    // The port of an IP endpoint, 0 for Unix sockets.
+    int port() const noexcept;
+    // "127.0.0.1:8080", "[::1]:80", "unix:/run/x.sock".
+    std::string to_string() const;
+
+    // Parses text as above; `default_port` fills in "HOST" without a port when >= 0.
+    // Returns an error message saying what is wrong. Name resolution may block: start-up
+    // and control paths only.
+    static std::expected<endpoint, std::string> parse(std::string_view text,
+                                                      int default_port = -1);
+    // The address a bound socket actually got (port 0 becomes the kernel's choice).
+    static std::expected<endpoint, std::string> of_socket(int fd);
+};
+
+} // namespace net

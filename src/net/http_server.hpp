@@ -1,0 +1,96 @@
+#pragma once
+// http_server: serves HTTP/1.1 on one listening socket from one reactor thread. Each
+// accepted connection is a coroutine in the server's scope: it receives into leased
+// buffers, parses with http::buffered_request, hands each complete request to the
+// request_handler, and writes answers in order (pipelined answers are batched into one
+// send). Enforces the limits of DESIGN.md: 431, 413, 400 (and close) from the parser;
+// 408 and close when a request head does not arrive within header_timeout; idle
+// keep-alive connections closed after idle_timeout. stop() stops accepting, closes idle
+// connections at once, and lets requests in flight finish (answered with
+// "Connection: close"). Per connection: one frame, an output string and the parser's
+// arena, reused across requests.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "http/buffered_request.hpp"
+#include "http/parse_step.hpp"
+#include "http/request_head.hpp"
+#include "runtime/acceptor.hpp"
+#include "runtime/io.hpp"
+#include "runtime/scope.hpp"
+#include "runtime/task.hpp"
+
+namespace net {
+
+struct server_limits {
+    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::milliseconds send_timeout{30'000};
+    http::parse_limits parse{};
+};
+
+// What a handler sees of one request, and where its answer goes.
+struct request_context {
+    const http::request_head& head;
+    std::string_view body;
+    // Append exactly one complete response here (http::append_response...).
+    std::string& out;
+    // Whether the connection stays open after this answer; pass it on in the response
+    // headers. A handler may set it to false to close after answering.
+    bool keep_alive;
+    int client_fd;
+};
+
+class request_handler {
+public:
+    virtual ~request_handler() = default;
+    // The body limit for a request whose head just arrived (413 above it).
+    virtual std::uint64_t body_limit(const http::request_head& head) const;
+    // Answers one request. Runs on the connection's thread; must not throw.
+    virtual runtime::task<void> handle(request_context& request) = 0;
+};
+
+// Appends {"message": "<Error> ...", "status": "failure"} with `status`, closing.
+void append_error_response(std::string& out, int status, std::string_view message,
+                           bool keep_alive = false);
+
+class http_server {
+public:
+    http_server(request_handler& handler, server_limits limits)
+        : handler_(handler), limits_(limits) {}
+    http_server(const http_server&) = delete;
+    http_server& operator=(const http_server&) = delete;
+
+    // Accepts on `listen_fd` (owned by the caller) until stop(); completes once every
+    // connection has closed.
+    runtime::task<void> serve(int listen_fd);
+
+    // Stops accepting and closes idle connections; requests in flight finish. Call on the
+    // server's thread (post() it from elsewhere).
+    void stop();
+
+    std::size_t connections() const noexcept { return connections_.live(); }
+
+private:
+    struct connection_state {
+        runtime::cancel_slot receive_;
+        bool idle_ = false;
+        connection_state* prev_ = nullptr;
+        connection_state* next_ = nullptr;
+    };
+    struct registration;
+
+    runtime::task<void> serve_connection(int fd);
+
+    request_handler& handler_;
+    server_limits limits_;
+    runtime::scope connections_;
+    runtime::acceptor* acceptor_ = nullptr;
+    connection_state* first_ = nullptr;
+    bool stopping_ = false;
+};
+
+} // namespace net

@@ -1,0 +1,29 @@
+#pragma once
+// replica_handler: the lb-replica web server's routes. GET /home answers
+// {"message": "Hello from Server: <ID>", "status": "successful"}, GET /heartbeat 200 with
+// an empty body, any other path 404 with a JSON error, another method on a known path 405.
+// One per worker thread; the /home body is rendered once at construction.
+
+#include <string>
+
+#include "net/http_server.hpp"
+
+namespace replica {
+
+class replica_handler : public net::request_handler {
+public:
+    explicit replica_handler(std::string server_id);
+
+    // Replica requests carry no body worth having; 64 KiB is plenty.
+    runtime::task<void> handle(net::request_context& request) override;
+
+    const std::string& home_body() const noexcept { return home_body_; }
+
+private:
+    std::string home_body_;
+};
+
+// The id from --id, else $SERVER_ID, else "Unknown" (DESIGN.md).
+std::string resolve_server_id(const char* flag_value);
+
+} // namespace replica
