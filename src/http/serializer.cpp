@@ -13,7 +13,7 @@ void append_decimal(std::string& out, std::uint64_t v) {
     out.append(buf, res.ptr);
 }
 
-bool has_line_break(std::string_view s) {
+[[maybe_unused]] bool has_line_break(std::string_view s) {
     return s.find_first_of("\r\n") != std::string_view::npos;
 }
 

@@ -2,6 +2,10 @@
 
 #include <cerrno>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "http/serializer.hpp"
 #include "json/json_writer.hpp"
 #include "net/listener.hpp"
@@ -56,7 +60,26 @@ runtime::task<bool> flush(int fd, std::string& out, std::chrono::milliseconds ti
     out.clear();
     co_return sent == 0;
 }
+// The peer's IP address as text, once per connection (for X-Forwarded-For and keys).
+void peer_address(int fd, char (&text)[INET6_ADDRSTRLEN]) {
+    text[0] = '\0';
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) {
+        return;
+    }
+    if (peer.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, text, sizeof text);
+    } else if (peer.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, text,
+                  sizeof text);
+    }
+}
 } // namespace
+
+runtime::task<bool> flush_response(request_context& request) {
+    co_return co_await flush(request.client_fd, request.out, request.send_timeout);
+}
 
 runtime::task<void> http_server::serve(int listen_fd) {
     runtime::acceptor accepting{listen_fd};
@@ -92,6 +115,8 @@ runtime::task<void> http_server::serve_connection(int fd) {
     connection_state state;
     registration registered{*this, state};
     set_no_delay(fd);
+    char client_ip[INET6_ADDRSTRLEN];
+    peer_address(fd, client_ip);
 
     http::buffered_request parser{limits_.parse};
     std::string out;
@@ -168,7 +193,8 @@ runtime::task<void> http_server::serve_connection(int fd) {
             first_request = false;
             head_done = false;
             request_context request{parser.head(), parser.body(), out,
-                                    parser.head().keep_alive && !stopping_, fd};
+                                    parser.head().keep_alive && !stopping_, fd, client_ip,
+                                    limits_.send_timeout};
             co_await handler_.handle(request);
             if (!request.keep_alive) {
                 close_after = true;

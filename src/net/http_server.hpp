@@ -42,7 +42,13 @@ struct request_context {
     // headers. A handler may set it to false to close after answering.
     bool keep_alive;
     int client_fd;
+    std::string_view client_ip; // the peer's address, "" for Unix sockets
+    std::chrono::milliseconds send_timeout;
 };
+
+// Sends and clears request.out now (a handler streaming a long answer). False when the
+// client is gone or too slow; the handler should then stop and set keep_alive = false.
+runtime::task<bool> flush_response(request_context& request);
 
 class request_handler {
 public:

@@ -63,10 +63,21 @@ TEST_CASE("task delivers an exception to the awaiter") {
     CHECK_THROWS_WITH(loop.block_on(fail()), "boom");
 }
 
+// NOTE: symmetric transfer relies on g++ turning await_suspend's resume into a tail call,
+// which it does not do under AddressSanitizer; there the chain is kept short enough for the
+// stack, and only the optimised build proves the million.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int long_chain = 1'000;
+constexpr int deep_chain = 1'000;
+#else
+constexpr int long_chain = 1'000'000;
+constexpr int deep_chain = 10'000;
+#endif
+
 TEST_CASE("symmetric transfer keeps deep and long synchronous chains off the stack") {
     runtime::reactor loop;
-    CHECK(loop.block_on(loop_sync(1'000'000)) == 42'000'000);
-    CHECK(loop.block_on(depth(10'000)) == 10'000);
+    CHECK(loop.block_on(loop_sync(long_chain)) == 42 * long_chain);
+    CHECK(loop.block_on(depth(deep_chain)) == deep_chain);
 }
 
 TEST_CASE("a suspended task destroyed frees its frame and locals") {

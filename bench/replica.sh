@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# Measures lb-replica (one thread) against nginx (one worker) serving the same JSON on
+# GET /home: wrk with one load thread, keep-alive, at 64 and 256 connections; rounds
+# interleaved (lb-replica, nginx, lb-replica, nginx, ...) so drift on a shared machine
+# hits both alike. Prints requests/s, p50 and p99 per round, then a markdown table of
+# medians with the ratio lb-replica / nginx (requests/s).
+#
+#   bench/replica.sh [--duration 5s] [--rounds 3] [--connections "64 256"]
+#                    [--warmup 1s] [--replica-bin PATH] [--json FILE]
+#                    [--server-cpu 0] [--wrk-cpu 1]
+#
+# Servers are pinned to --server-cpu, wrk to --wrk-cpu (taskset); all traffic stays on
+# 127.0.0.1, on ports found free at run time. Everything started here is stopped by PID
+# on exit. For a fair figure use a release build, e.g. (the cpp_args only while g++ 12
+# -O3/NDEBUG warnings in src/http/serializer.cpp and src/net/endpoint.cpp stand)
+#   meson setup build-release --buildtype=release -Dbenchmarks=disabled -Dtests=false \
+#       -Dcpp_args='-Wno-error=unused-function -Wno-error=restrict'
+#   ninja -C build-release src/cmd/lb-replica
+#   bench/replica.sh --replica-bin build-release/src/cmd/lb-replica
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# The body both servers answer; nginx gets it verbatim, lb-replica builds it from --id 1.
+readonly body='{"message": "Hello from Server: 1", "status": "successful"}'
+
+duration=5s
+warmup=1s
+rounds=3
+connections=(64 256)
+replica_bin=""
+json_out=""
+server_cpu=0
+wrk_cpu=1
+
+usage() {
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+die() {
+    echo "replica.sh: $*" >&2
+    exit 1
+}
+
+parse_args() {
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --duration) duration=${2:?--duration needs a value}; shift 2 ;;
+            --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
+            --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
+            --connections) read -r -a connections <<<"${2:?--connections needs a value}"; shift 2 ;;
+            --replica-bin) replica_bin=${2:?--replica-bin needs a value}; shift 2 ;;
+            --json) json_out=${2:?--json needs a value}; shift 2 ;;
+            --server-cpu) server_cpu=${2:?--server-cpu needs a value}; shift 2 ;;
+            --wrk-cpu) wrk_cpu=${2:?--wrk-cpu needs a value}; shift 2 ;;
+            -h|--help) usage; exit 0 ;;
+            *) usage >&2; die "unknown option $1" ;;
+        esac
+    done
+    [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds takes a positive number"
+    [[ $duration =~ ^[1-9][0-9]*[smh]?$ ]] || die "--duration takes e.g. 5s"
+    [[ $warmup =~ ^[0-9]+[smh]?$ ]] || die "--warmup takes e.g. 1s (0 to skip)"
+    local c
+    for c in "${connections[@]}"; do
+        [[ $c =~ ^[1-9][0-9]*$ ]] || die "--connections takes numbers, e.g. \"64 256\""
+    done
+}
+
+# --- processes we own: stopped by PID on exit, never by name -------------------------
+
+pids=()
+workdir=""
+
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        # Give graceful shutdown a moment, then insist.
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "$workdir" ]; then
+        rm -rf "$workdir"
+    fi
+}
+
+# A port nothing listens on right now (the kernel picks it; the tiny window before the
+# server binds it is acceptable on a bench machine).
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# Waits until http://127.0.0.1:PORT/home answers 200, or fails if PID dies first.
+wait_ready() {
+    local name=$1 pid=$2 port=$3
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see $workdir/$name.log)"
+        if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/home" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$name did not answer on 127.0.0.1:$port within 10s"
+}
+
+# Both servers must answer the same body with the same content type, or the comparison
+# is meaningless.
+check_same_answer() {
+    local name=$1 port=$2 got type
+    got=$(curl -fsS --max-time 2 "http://127.0.0.1:$port/home")
+    type=$(curl -fsS --max-time 2 -o /dev/null -w '%{content_type}' "http://127.0.0.1:$port/home")
+    [ "$got" = "$body" ] || die "$name answered '$got', expected '$body'"
+    [[ $type == application/json* ]] || die "$name answered content type '$type'"
+}
+
+# --- servers --------------------------------------------------------------------------
+
+find_replica() {
+    if [ -z "$replica_bin" ]; then
+        replica_bin=$repo_root/build/src/cmd/lb-replica
+        if [ ! -x "$replica_bin" ]; then
+            echo "replica.sh: building lb-replica in build/" >&2
+            [ -f "$repo_root/build/build.ninja" ] || meson setup "$repo_root/build" "$repo_root"
+            ninja -C "$repo_root/build" src/cmd/lb-replica
+        fi
+    fi
+    [ -x "$replica_bin" ] || die "no lb-replica at $replica_bin"
+}
+
+start_replica() {
+    replica_port=$(free_port)
+    taskset -c "$server_cpu" "$replica_bin" --listen "127.0.0.1:$replica_port" --id 1 \
+        --threads 1 >"$workdir/lb-replica.log" 2>&1 &
+    replica_pid=$!
+    pids+=("$replica_pid")
+    wait_ready lb-replica "$replica_pid" "$replica_port"
+    check_same_answer lb-replica "$replica_port"
+}
+
+# nginx runs from a private prefix so nothing touches /etc/nginx or /var/log/nginx, and
+# it is safe as root (workers drop to nobody; they open no files). keepalive_requests is
+# raised so nginx never closes a wrk connection mid-run: lb-replica has no such limit and
+# the default (1000) would make nginx pay for reconnects.
+start_nginx() {
+    nginx_port=$(free_port)
+    local prefix=$workdir/nginx
+    mkdir -p "$prefix/logs" "$prefix/temp"
+    cat >"$prefix/nginx.conf" <<EOF
+worker_processes 1;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    keepalive_timeout 65s;
+    keepalive_requests 100000000;
+    client_body_temp_path $prefix/temp/client_body;
+    proxy_temp_path $prefix/temp/proxy;
+    fastcgi_temp_path $prefix/temp/fastcgi;
+    uwsgi_temp_path $prefix/temp/uwsgi;
+    scgi_temp_path $prefix/temp/scgi;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location = /home {
+            default_type application/json;
+            return 200 '$body';
+        }
+    }
+}
+EOF
+    taskset -c "$server_cpu" nginx -p "$prefix" -e "$prefix/logs/error.log" \
+        -c "$prefix/nginx.conf" -g 'daemon off;' >"$workdir/nginx.log" 2>&1 &
+    nginx_pid=$!
+    pids+=("$nginx_pid")
+    wait_ready nginx "$nginx_pid" "$nginx_port"
+    check_same_answer nginx "$nginx_port"
+}
+
+# --- load -----------------------------------------------------------------------------
+
+# Seconds in a wrk duration such as 5s, 2m, 1h, 10.
+to_seconds() {
+    local value=$1
+    case "$value" in
+        *h) echo $(( ${value%h} * 3600 )) ;;
+        *m) echo $(( ${value%m} * 60 )) ;;
+        *s) echo "${value%s}" ;;
+        *) echo "$value" ;;
+    esac
+}
+
+# Runs wrk once; prints its output. The outer timeout bounds the run even if wrk hangs.
+run_wrk() {
+    local port=$1 conns=$2 length=$3
+    local limit=$(( $(to_seconds "$length") + 30 ))
+    timeout --kill-after=5 "$limit" taskset -c "$wrk_cpu" \
+        wrk -t1 -c"$conns" -d"$length" --latency "http://127.0.0.1:$port/home"
+}
+
+# Reads wrk --latency output on stdin; prints "rps p50_ms p99_ms non2xx socket_errors".
+parse_wrk() {
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+            if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
+            return v + 0
+        }
+        $1 == "50%"               { p50 = ms($2) }
+        $1 == "99%"               { p99 = ms($2) }
+        $1 == "Requests/sec:"     { rps = $2 }
+        /Non-2xx or 3xx/          { non2xx = $NF }
+        $1 == "Socket" && $2 == "errors:" {
+            # Socket errors: connect 0, read 0, write 0, timeout 0
+            gsub(",", ""); errors = $4 + $6 + $8 + $10
+        }
+        END {
+            if (rps == "" || p50 == "" || p99 == "") exit 1
+            printf "%s %.3f %.3f %d %d\n", rps, p50, p99, non2xx + 0, errors + 0
+        }'
+}
+
+# One measured run: appends "server conns round rps p50 p99 non2xx errors" to results.
+measure() {
+    local server=$1 port=$2 conns=$3 round=$4 pid=$5 output figures rps p50 p99 non2xx errors
+    output=$(run_wrk "$port" "$conns" "$duration") || die "wrk failed against $server"
+    echo "$output" >"$workdir/wrk-$server-c$conns-r$round.txt"
+    figures=$(parse_wrk <<<"$output") || die "could not parse wrk output:"$'\n'"$output"
+    kill -0 "$pid" 2>/dev/null || die "$server died during the run (see $workdir/$server.log)"
+    echo "$server $conns $round $figures" >>"$workdir/results"
+    read -r rps p50 p99 non2xx errors <<<"$figures"
+    printf '  %-10s c=%-4s round %s: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
+        "$server" "$conns" "$round" "$rps" "$p50" "$p99"
+    if [ "$non2xx" -ne 0 ] || [ "$errors" -ne 0 ]; then
+        printf '  !! non-2xx %s, socket errors %s' "$non2xx" "$errors"
+    fi
+    printf '\n'
+}
+
+run_all() {
+    local conns round
+    for conns in "${connections[@]}"; do
+        echo "== $conns connections, $rounds round(s) of $duration each, interleaved"
+        if [ "$(to_seconds "$warmup")" -gt 0 ]; then
+            # Fill caches, the accept path and nginx's connection pool before counting.
+            run_wrk "$replica_port" "$conns" "$warmup" >/dev/null
+            run_wrk "$nginx_port" "$conns" "$warmup" >/dev/null
+        fi
+        for round in $(seq "$rounds"); do
+            measure lb-replica "$replica_port" "$conns" "$round" "$replica_pid"
+            measure nginx "$nginx_port" "$conns" "$round" "$nginx_pid"
+        done
+    done
+}
+
+# --- report ---------------------------------------------------------------------------
+
+# Medians of the rounds per server and connection count; markdown table on stdout,
+# JSON (every round and the medians) to --json FILE.
+report() {
+    python3 - "$workdir/results" "$json_out" "$duration" "$rounds" "$replica_bin" <<'EOF'
+import json, statistics, sys
+
+results_path, json_path, duration, rounds, replica_bin = sys.argv[1:6]
+runs = []
+with open(results_path) as f:
+    for line in f:
+        server, conns, rnd, rps, p50, p99, non2xx, errors = line.split()
+        runs.append(dict(server=server, connections=int(conns), round=int(rnd),
+                         requests_per_s=float(rps), p50_ms=float(p50), p99_ms=float(p99),
+                         non_2xx=int(non2xx), socket_errors=int(errors)))
+
+def median_of(server, conns):
+    mine = [r for r in runs if r["server"] == server and r["connections"] == conns]
+    return dict(server=server, connections=conns,
+                requests_per_s=statistics.median(r["requests_per_s"] for r in mine),
+                p50_ms=statistics.median(r["p50_ms"] for r in mine),
+                p99_ms=statistics.median(r["p99_ms"] for r in mine),
+                non_2xx=sum(r["non_2xx"] for r in mine),
+                socket_errors=sum(r["socket_errors"] for r in mine))
+
+summary = []
+print()
+print("| server | connections | req/s | p50 (ms) | p99 (ms) | ratio lb-replica/nginx (req/s) |")
+print("|---|---:|---:|---:|---:|---:|")
+for conns in sorted({r["connections"] for r in runs}):
+    replica, nginx = median_of("lb-replica", conns), median_of("nginx", conns)
+    ratio = replica["requests_per_s"] / nginx["requests_per_s"]
+    summary.append(dict(connections=conns, lb_replica=replica, nginx=nginx, ratio=ratio))
+    for row in (replica, nginx):
+        note = f"{ratio:.2f}" if row is replica else ""
+        print(f"| {row['server']} | {conns} | {row['requests_per_s']:,.0f} | "
+              f"{row['p50_ms']:.3f} | {row['p99_ms']:.3f} | {note} |")
+print()
+print(f"Medians of {rounds} interleaved round(s) of {duration}; wrk -t1, keep-alive.")
+errors = [r for r in runs if r["non_2xx"] or r["socket_errors"]]
+for r in errors:
+    print(f"warning: {r['server']} c={r['connections']} round {r['round']}: "
+          f"{r['non_2xx']} non-2xx, {r['socket_errors']} socket errors")
+
+if json_path:
+    with open(json_path, "w") as f:
+        json.dump(dict(duration=duration, rounds=int(rounds), replica_bin=replica_bin,
+                       summary=summary, runs=runs), f, indent=2)
+        f.write("\n")
+EOF
+}
+
+main() {
+    parse_args "$@"
+    "$repo_root/scripts/install-deps" --bench
+    [ "$(nproc)" -ge 2 ] || echo "replica.sh: warning: fewer than 2 CPUs; server and wrk share one" >&2
+    find_replica
+
+    workdir=$(mktemp -d "${TMPDIR:-/tmp}/lbd-bench-replica.XXXXXX")
+    chmod 755 "$workdir" # nginx workers run as nobody when we are root
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+
+    # Other work on the CPUs skews a run; the load averages let readers judge that.
+    load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+    start_replica
+    start_nginx
+    echo "lb-replica $replica_bin on 127.0.0.1:$replica_port (pid $replica_pid)," \
+        "nginx on 127.0.0.1:$nginx_port (pid $nginx_pid); server CPU $server_cpu, wrk CPU $wrk_cpu"
+    run_all
+    report
+    echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    if [ -n "$json_out" ]; then
+        echo "figures written to $json_out"
+    fi
+}
+
+main "$@"

@@ -1,0 +1,129 @@
+// The control thread's admin answers: /metrics, /ring and /stats (control_plane members
+// kept apart from the membership logic).
+
+#include "balancer/balancer_handler.hpp"
+#include "balancer/control_plane.hpp"
+#include "json/json_writer.hpp"
+#include "runtime/remote_call.hpp"
+
+namespace balancer {
+
+namespace {
+runtime::task<worker_metrics> copy_metrics(balancer_handler* handler) {
+    co_return handler->metrics();
+}
+
+std::string_view health_name(int state) {
+    static constexpr std::string_view names[] = {"starting", "up", "down"};
+    return names[state];
+}
+} // namespace
+
+runtime::task<worker_metrics> control_plane::collect_metrics() {
+    worker_metrics total;
+    for (auto& worker : workers_) {
+        // Each worker copies its own counters on its own thread: nothing is shared.
+        balancer_handler* handler = worker.handler;
+        runtime::remote_call<worker_metrics> call{handler->home(), handler->scope(),
+                                                  [handler] { return copy_metrics(handler); }};
+        const worker_metrics copy = co_await call;
+        total.merge(copy);
+    }
+    co_return total;
+}
+
+runtime::task<std::string> control_plane::metrics_text() {
+    const worker_metrics requests = co_await collect_metrics();
+    control_metrics control = counters_;
+    control.replicas_managed = replicas_.size();
+    control.replicas_up = static_cast<std::size_t>(std::count_if(
+        replicas_.begin(), replicas_.end(), [](const auto& r) { return r.state == health::up; }));
+    co_return render_prometheus(requests, control);
+}
+
+std::string control_plane::ring_json() const {
+    const std::shared_ptr<const routing_table> table = current();
+    const hashing::ring_snapshot& ring = *table->ring;
+    std::string message;
+    json::json_writer writer{message};
+    writer.begin_object()
+        .key("algorithm")
+        .value(hashing::to_string(ring.algorithm()))
+        .key("generation")
+        .value(table->generation)
+        .key("replicas")
+        .begin_array();
+    for (const auto& replica : ring.replicas()) {
+        writer.begin_object().key("name").value(replica.name).key("id").value(replica.id).end_object();
+    }
+    writer.end_array().key("positions").value(ring.position_space()).key("slots").begin_array();
+    // Large tables (maglev: 65537 entries) are summarised as runs of one replica.
+    std::size_t run_start = 0;
+    for (std::size_t i = 0; i <= ring.slot_count(); ++i) {
+        if (i == ring.slot_count() ||
+            (i > run_start && ring.slot_at(i).replica != ring.slot_at(run_start).replica)) {
+            if (i > run_start) {
+                const hashing::slot_entry first = ring.slot_at(run_start);
+                writer.begin_object()
+                    .key("from")
+                    .value(first.position)
+                    .key("to")
+                    .value(ring.slot_at(i - 1).position)
+                    .key("replica")
+                    .value(ring.replicas()[first.replica].name)
+                    .end_object();
+            }
+            run_start = i;
+        }
+    }
+    writer.end_array().end_object();
+    std::string out;
+    json::append_status_raw(out, message, true);
+    return out;
+}
+
+runtime::task<std::string> control_plane::stats_json() {
+    const worker_metrics requests = co_await collect_metrics();
+    std::string message;
+    json::json_writer writer{message};
+    writer.begin_object().key("replicas").begin_array();
+    for (const auto& record : replicas_) {
+        writer.begin_object()
+            .key("name")
+            .value(record.name)
+            .key("id")
+            .value(record.id)
+            .key("address")
+            .value(record.has_address ? record.address.to_string() : "")
+            .key("health")
+            .value(health_name(static_cast<int>(record.state)))
+            .key("respawns")
+            .value(record.respawns);
+        replica_counters counters;
+        if (auto found = requests.replicas.find(record.name); found != requests.replicas.end()) {
+            counters = found->second;
+        }
+        std::uint64_t total = 0;
+        for (auto count : counters.by_class) {
+            total += count;
+        }
+        writer.key("requests")
+            .value(total)
+            .key("errors")
+            .value(counters.by_class[0] + counters.by_class[5])
+            .key("in_flight")
+            .value(counters.in_flight)
+            .end_object();
+    }
+    writer.end_array()
+        .key("respawns")
+        .value(counters_.respawns)
+        .key("ring_changes")
+        .value(counters_.ring_changes)
+        .end_object();
+    std::string out;
+    json::append_status_raw(out, message, true);
+    co_return out;
+}
+
+} // namespace balancer

@@ -1,0 +1,68 @@
+#pragma once
+// balancer_handler: one worker's request handler. /rep is answered from the worker's own
+// routing table; /add and /rm are validated for shape here and carried out by the control
+// thread (remote_call); every other request is proxied to the replica the ring picks for
+// its key, over the worker's keep-alive upstream pool, with the response streamed back.
+// Everything here runs on the worker's thread: the routing table pointer, the pool, the
+// in-flight counts and the metrics are the worker's alone.
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "balancer/config.hpp"
+#include "balancer/metrics.hpp"
+#include "balancer/routing_table.hpp"
+#include "balancer/upstream_pool.hpp"
+#include "json/control_payload.hpp"
+#include "net/http_server.hpp"
+#include "runtime/reactor.hpp"
+#include "runtime/scope.hpp"
+
+namespace balancer {
+
+class control_plane;
+
+class balancer_handler final : public net::request_handler {
+public:
+    balancer_handler(const balancer_config& config, control_plane& control,
+                     std::shared_ptr<const routing_table> initial);
+    ~balancer_handler() override;
+
+    std::uint64_t body_limit(const http::request_head& head) const override;
+    runtime::task<void> handle(net::request_context& request) override;
+
+    // Worker thread: installs a new routing table (from control's message).
+    void adopt(std::shared_ptr<const routing_table> table);
+    // Worker thread: a copy of this worker's metrics.
+    const worker_metrics& metrics() const noexcept { return metrics_; }
+    runtime::scope& scope() noexcept { return calls_; }
+    // The worker's reactor (the thread that created this handler).
+    runtime::reactor& home() noexcept { return home_; }
+
+private:
+    // unreachable: nothing came back, another replica may take it; failed: the replica
+    // answered badly (502); broken: part of the answer went out already (close).
+    enum class attempt_result : std::uint8_t { answered, unreachable, failed, timed_out, broken };
+
+    runtime::task<void> control_request(net::request_context& request);
+    runtime::task<void> proxy(net::request_context& request);
+    runtime::task<attempt_result> attempt(net::request_context& request,
+                                          const upstream_target& target, std::string_view wire,
+                                          bool may_resend);
+    void build_upstream_request(const net::request_context& request, std::string& wire) const;
+
+    const balancer_config& config_;
+    control_plane& control_;
+    runtime::reactor& home_;
+    std::shared_ptr<const routing_table> table_;
+    upstream_pool pool_;
+    worker_metrics metrics_;
+    json::control_payload_parser payload_parser_;
+    std::minstd_rand random_{std::random_device{}()};
+    runtime::scope calls_;
+};
+
+} // namespace balancer

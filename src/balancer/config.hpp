@@ -1,0 +1,39 @@
+#pragma once
+// balancer_config: everything lbd's flags decide, validated once at start-up by the main.
+// Plain value; read-only after start-up, shared by every thread.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "balancer/key_source.hpp"
+#include "hashing/ring_params.hpp"
+#include "net/endpoint.hpp"
+
+namespace balancer {
+
+enum class backend_kind { process, static_list };
+
+struct balancer_config {
+    net::endpoint listen;
+    net::endpoint admin_listen;
+    bool admin_enabled = true;
+    std::string admin_token;
+    std::size_t replicas = 3;
+    std::size_t max_replicas = 64;
+    backend_kind backend = backend_kind::process;
+    std::string replica_binary;
+    std::vector<std::string> upstreams; // static backend
+    hashing::ring_params ring{};
+    key_source key{};
+    std::size_t threads = 1;
+    std::chrono::milliseconds heartbeat{500};
+    int fall = 2;
+    std::chrono::milliseconds connect_timeout{1000};
+    std::chrono::milliseconds response_timeout{10'000};
+    std::chrono::milliseconds startup_timeout{10'000};
+    std::uint64_t proxy_body_limit = 8 << 20;
+};
+
+} // namespace balancer

@@ -1,0 +1,323 @@
+// lbd: the load balancer. Parses flags (each with an environment fallback for
+// containers), then wires the control thread, the worker pool and signal handling.
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "balancer/balancer_handler.hpp"
+#include "balancer/config.hpp"
+#include "balancer/control_plane.hpp"
+#include "balancer/log.hpp"
+#include "cmd/flags.hpp"
+#include "net/worker_pool.hpp"
+#include "orchestrator/process_orchestrator.hpp"
+#include "orchestrator/static_orchestrator.hpp"
+#include "runtime/reactor.hpp"
+#include "runtime/signals.hpp"
+#include "runtime/startup_error.hpp"
+
+namespace {
+constexpr const char* usage = R"(Usage: lbd [options]
+
+An HTTP/1.1 load balancer: routes requests to replicas by consistent hashing of a
+request key, and keeps its replicas alive. Serves the control API (GET /rep, POST /add,
+DELETE /rm) and proxies every other path. Each option has an environment fallback.
+
+Options:
+  --listen HOST:PORT     where to serve (LB_LISTEN; default 0.0.0.0:5000)
+  --replicas N           replicas to start, 0-64 (LB_REPLICAS; default 3)
+  --backend KIND         process (local lb-replica children) or static (LB_BACKEND;
+                         default process)
+  --replica-bin PATH     the replica program (LB_REPLICA_BIN; default: lb-replica
+                         beside lbd)
+  --upstream HOST:PORT   a static upstream; repeat it (LB_UPSTREAMS, comma-separated)
+  --hash ALGORITHM       spec, ring, ketama, maglev, rendezvous or bounded
+                         (LB_HASH; default maglev)
+  --slots M              slots of the spec and ring rings (LB_SLOTS; default 512)
+  --vnodes K             virtual servers per replica, spec and ring (LB_VNODES; default 9)
+  --points P             points per replica, ketama and bounded (LB_POINTS; default 160)
+  --table-size T         maglev table size, a prime (LB_TABLE_SIZE; default 65537)
+  --probe MODE           spec collisions: linear or quadratic (LB_PROBE; default linear)
+  --load-factor C        bounded: skip replicas above ceil(C x mean) (LB_LOAD_FACTOR;
+                         default 1.25)
+  --hash-key SOURCE      header:NAME, cookie:NAME, query:NAME, path, client-ip or random
+                         (LB_HASH_KEY; default header:X-Request-ID; a random 6-digit id
+                         when the source is absent)
+  --threads N            worker threads (LB_THREADS; default: number of CPUs)
+  --heartbeat-ms MS      health check interval (LB_HEARTBEAT_MS; default 500)
+  --fall N               failed heartbeats in a row that take a replica out
+                         (LB_FALL; default 2)
+  --max-replicas N       upper limit for /add (LB_MAX_REPLICAS; default 64)
+  --admin-listen ADDR    /metrics, /ring, /stats; "off" disables (LB_ADMIN_LISTEN;
+                         default 127.0.0.1:9901)
+  --admin-token TOKEN    require "Authorization: Bearer TOKEN" on /add and /rm
+                         (LB_ADMIN_TOKEN; default: none)
+  -h, --help             show this text
+
+SIGTERM or SIGINT: stop accepting, finish requests in flight, stop the replicas, exit 0.
+)";
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "lbd: %s\n(see lbd --help)\n", message.c_str());
+    return 2;
+}
+
+struct raw_flags {
+    std::string listen = cmd::env_or("LB_LISTEN", "0.0.0.0:5000");
+    std::string replicas = cmd::env_or("LB_REPLICAS", "3");
+    std::string backend = cmd::env_or("LB_BACKEND", "process");
+    std::string replica_bin = cmd::env_or("LB_REPLICA_BIN", "");
+    std::string upstreams = cmd::env_or("LB_UPSTREAMS", "");
+    std::string hash = cmd::env_or("LB_HASH", "maglev");
+    std::string slots = cmd::env_or("LB_SLOTS", "512");
+    std::string vnodes = cmd::env_or("LB_VNODES", "9");
+    std::string points = cmd::env_or("LB_POINTS", "160");
+    std::string table_size = cmd::env_or("LB_TABLE_SIZE", "65537");
+    std::string probe = cmd::env_or("LB_PROBE", "linear");
+    std::string load_factor = cmd::env_or("LB_LOAD_FACTOR", "1.25");
+    std::string hash_key = cmd::env_or("LB_HASH_KEY", "header:X-Request-ID");
+    std::string threads = cmd::env_or("LB_THREADS", "");
+    std::string heartbeat_ms = cmd::env_or("LB_HEARTBEAT_MS", "500");
+    std::string fall = cmd::env_or("LB_FALL", "2");
+    std::string max_replicas = cmd::env_or("LB_MAX_REPLICAS", "64");
+    std::string admin_listen = cmd::env_or("LB_ADMIN_LISTEN", "127.0.0.1:9901");
+    std::string admin_token = cmd::env_or("LB_ADMIN_TOKEN", "");
+    std::vector<std::string> upstream_flags;
+};
+
+std::string default_replica_binary(const char* argv0) {
+    std::error_code error;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+    if (error) {
+        self = std::filesystem::absolute(argv0, error);
+    }
+    return (self.parent_path() / "lb-replica").string();
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const auto end = text.find(',', start);
+        std::string part = text.substr(start, end == std::string::npos ? end : end - start);
+        if (!part.empty()) {
+            parts.push_back(part);
+        }
+        if (end == std::string::npos) {
+            break;
+        }
+        start = end + 1;
+    }
+    return parts;
+}
+
+// Turns the raw flags into a validated configuration, or a message for the user.
+std::expected<balancer::balancer_config, std::string> configure(const raw_flags& raw,
+                                                                const char* argv0) {
+    balancer::balancer_config config;
+    auto number = [](const std::string& flag, const std::string& text, long low,
+                     long high) -> std::expected<long, std::string> {
+        if (auto value = cmd::parse_number(text, low, high)) {
+            return *value;
+        }
+        return std::unexpected("--" + flag + " takes a number from " + std::to_string(low) +
+                               " to " + std::to_string(high) + ", not '" + text + "'");
+    };
+#define LBD_NUMBER(target, flag, text, low, high)                                                \
+    if (auto value = number(flag, text, low, high)) {                                            \
+        target = static_cast<decltype(target)>(*value);                                          \
+    } else {                                                                                     \
+        return std::unexpected(value.error());                                                   \
+    }
+    auto listen = net::endpoint::parse(raw.listen);
+    if (!listen) {
+        return std::unexpected("--listen: " + listen.error());
+    }
+    config.listen = *listen;
+    if (raw.admin_listen == "off") {
+        config.admin_enabled = false;
+    } else if (auto admin = net::endpoint::parse(raw.admin_listen)) {
+        config.admin_listen = *admin;
+    } else {
+        return std::unexpected("--admin-listen: " + admin.error());
+    }
+    config.admin_token = raw.admin_token;
+    LBD_NUMBER(config.max_replicas, "max-replicas", raw.max_replicas, 1, 1024);
+    LBD_NUMBER(config.replicas, "replicas", raw.replicas, 0, static_cast<long>(config.max_replicas));
+    if (raw.backend == "process") {
+        config.backend = balancer::backend_kind::process;
+    } else if (raw.backend == "static") {
+        config.backend = balancer::backend_kind::static_list;
+    } else {
+        return std::unexpected("--backend: '" + raw.backend +
+                               "' is not a backend (expected process or static; docker is "
+                               "not available yet)");
+    }
+    config.replica_binary =
+        raw.replica_bin.empty() ? default_replica_binary(argv0) : raw.replica_bin;
+    config.upstreams = raw.upstream_flags.empty() ? split_commas(raw.upstreams)
+                                                  : raw.upstream_flags;
+    if (config.backend == balancer::backend_kind::static_list) {
+        if (config.upstreams.empty()) {
+            return std::unexpected("--backend static needs at least one --upstream HOST:PORT");
+        }
+        for (const auto& upstream : config.upstreams) {
+            auto where = net::endpoint::parse(upstream);
+            if (!where || where->port() == 0) {
+                return std::unexpected("--upstream '" + upstream + "' is not HOST:PORT");
+            }
+        }
+    } else if (!config.upstreams.empty()) {
+        return std::unexpected("--upstream needs --backend static");
+    }
+    auto algorithm = hashing::parse_algorithm(raw.hash);
+    if (!algorithm) {
+        return std::unexpected("--hash: " + algorithm.error().message);
+    }
+    config.ring.algorithm = *algorithm;
+    LBD_NUMBER(config.ring.slots, "slots", raw.slots, 1, 1 << 24);
+    LBD_NUMBER(config.ring.vnodes, "vnodes", raw.vnodes, 1, 4096);
+    LBD_NUMBER(config.ring.points, "points", raw.points, 1, 4096);
+    LBD_NUMBER(config.ring.table_size, "table-size", raw.table_size, 3, 16777213);
+    auto probe = hashing::parse_probe(raw.probe);
+    if (!probe) {
+        return std::unexpected("--probe: " + probe.error().message);
+    }
+    config.ring.probe = *probe;
+    try {
+        std::size_t used = 0;
+        config.ring.load_factor = std::stod(raw.load_factor, &used);
+        if (used != raw.load_factor.size()) {
+            throw std::invalid_argument("trailing characters");
+        }
+    } catch (const std::exception&) {
+        return std::unexpected("--load-factor takes a number above 1, not '" + raw.load_factor +
+                               "'");
+    }
+    if (auto valid = hashing::validate(config.ring); !valid) {
+        return std::unexpected(valid.error().message);
+    }
+    auto key = balancer::key_source::parse(raw.hash_key);
+    if (!key) {
+        return std::unexpected(key.error());
+    }
+    config.key = *key;
+    const long cpus = static_cast<long>(std::max(1u, std::thread::hardware_concurrency()));
+    LBD_NUMBER(config.threads, "threads", raw.threads.empty() ? std::to_string(cpus) : raw.threads,
+               1, 256);
+    long heartbeat_ms = 500;
+    LBD_NUMBER(heartbeat_ms, "heartbeat-ms", raw.heartbeat_ms, 10, 600'000);
+    config.heartbeat = std::chrono::milliseconds{heartbeat_ms};
+    LBD_NUMBER(config.fall, "fall", raw.fall, 1, 100);
+#undef LBD_NUMBER
+    return config;
+}
+} // namespace
+
+int main(int argc, char** argv) {
+    raw_flags raw;
+    cmd::flag_reader flags{argc, argv};
+    while (!flags.done()) {
+        const std::string name = flags.next_name();
+        if (name == "h" || name == "help") {
+            std::fputs(usage, stdout);
+            return 0;
+        }
+        std::string* target = nullptr;
+        if (name == "listen") target = &raw.listen;
+        else if (name == "replicas") target = &raw.replicas;
+        else if (name == "backend") target = &raw.backend;
+        else if (name == "replica-bin") target = &raw.replica_bin;
+        else if (name == "hash") target = &raw.hash;
+        else if (name == "slots") target = &raw.slots;
+        else if (name == "vnodes") target = &raw.vnodes;
+        else if (name == "points") target = &raw.points;
+        else if (name == "table-size") target = &raw.table_size;
+        else if (name == "probe") target = &raw.probe;
+        else if (name == "load-factor") target = &raw.load_factor;
+        else if (name == "hash-key") target = &raw.hash_key;
+        else if (name == "threads") target = &raw.threads;
+        else if (name == "heartbeat-ms") target = &raw.heartbeat_ms;
+        else if (name == "fall") target = &raw.fall;
+        else if (name == "max-replicas") target = &raw.max_replicas;
+        else if (name == "admin-listen") target = &raw.admin_listen;
+        else if (name == "admin-token") target = &raw.admin_token;
+        else if (name != "upstream") {
+            return usage_error("unknown option '" + name + "'");
+        }
+        auto value = flags.value();
+        if (!value) {
+            return usage_error("--" + name + " needs a value");
+        }
+        if (target != nullptr) {
+            *target = *value;
+        } else {
+            raw.upstream_flags.push_back(*value);
+        }
+    }
+    auto configured = configure(raw, argv[0]);
+    if (!configured) {
+        return usage_error(configured.error());
+    }
+    const balancer::balancer_config config = std::move(*configured);
+
+    std::signal(SIGPIPE, SIG_IGN);
+    try {
+        runtime::signal_set::block_in_process({SIGINT, SIGTERM});
+        runtime::reactor main_loop;
+        runtime::signal_set signals{SIGINT, SIGTERM};
+
+        std::unique_ptr<orchestrator::orchestrator> backend;
+        if (config.backend == balancer::backend_kind::static_list) {
+            backend = std::make_unique<orchestrator::static_orchestrator>();
+        } else {
+            backend = std::make_unique<orchestrator::process_orchestrator>(config.replica_binary);
+        }
+        balancer::control_plane control{config, std::move(backend)};
+        control.start();
+
+        std::vector<balancer::balancer_handler*> handlers(config.threads, nullptr);
+        net::worker_pool_options options;
+        options.threads = config.threads;
+        options.listen = config.listen;
+        options.limits.parse.default_body_limit = config.proxy_body_limit;
+        net::worker_pool pool{std::move(options), [&](std::size_t worker) {
+                                  auto handler = std::make_unique<balancer::balancer_handler>(
+                                      config, control, control.current());
+                                  handlers[worker] = handler.get();
+                                  return handler;
+                              }};
+        std::vector<balancer::worker_link> links;
+        for (std::size_t worker = 0; worker < handlers.size(); ++worker) {
+            links.push_back({[&pool, worker](std::move_only_function<void()> function) {
+                                 pool.post(worker, std::move(function));
+                             },
+                             handlers[worker]});
+        }
+        control.attach(std::move(links));
+        balancer::log_event(
+            "info", "listening",
+            {{"address", pool.local_endpoint().to_string()},
+             {"threads", std::to_string(config.threads)},
+             {"hash", hashing::to_string(config.ring.algorithm)},
+             {"key", config.key.describe()},
+             {"admin", config.admin_enabled ? config.admin_listen.to_string() : "off"}});
+
+        const int signal_number = main_loop.block_on(signals.next());
+        balancer::log_event("info", "shutdown",
+                            {{"signal", signal_number > 0 ? sigabbrev_np(signal_number) : "?"}});
+        pool.stop();
+        pool.join();
+        control.stop();
+        control.join();
+        balancer::log_event("info", "stopped");
+        return 0;
+    } catch (const runtime::startup_error& error) {
+        std::fprintf(stderr, "lbd: %s\n", error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,46 @@
+#pragma once
+// orchestrator: how lbd gets replicas. spawn() starts one and returns where it listens,
+// remove() stops it, and the exit handler hears at once when one dies on its own. The
+// backends: process (local lb-replica children, the default), static (fixed host:port
+// upstreams, nothing spawned) and, later, docker. Every call runs on the control thread,
+// which owns the orchestrator; spawn and remove may suspend but never block the thread.
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <string>
+
+#include "net/endpoint.hpp"
+#include "runtime/task.hpp"
+
+namespace orchestrator {
+
+struct spawn_failure {
+    int http_status = 500; // how /add should answer: 500 for our side, 502 for a daemon, ...
+    std::string message;   // for the user, e.g. "cannot start lb-replica: No such file"
+};
+
+class orchestrator {
+public:
+    // name: the replica's hostname; reason: a short token ("exited", "killed", ...).
+    using exit_handler = std::function<void(const std::string& name, const std::string& reason)>;
+
+    virtual ~orchestrator() = default;
+
+    // Starts replica `name` with `id`; completes once it was started (not yet healthy).
+    virtual runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
+                                                                            std::uint64_t id) = 0;
+    // Stops and forgets `name`, letting requests in flight finish first (SIGTERM, then a
+    // hard stop after `grace`). Unknown names are ignored.
+    virtual runtime::task<void> remove(std::string name, std::chrono::milliseconds grace) = 0;
+    // Stops everything it started (shutdown).
+    virtual runtime::task<void> remove_all(std::chrono::milliseconds grace) = 0;
+    // Called on the control thread when a replica dies without remove().
+    virtual void on_exit(exit_handler handler) = 0;
+    // False for backends that cannot start replicas (static): /add then registers servers.
+    virtual bool spawns() const = 0;
+    virtual std::string_view name() const = 0;
+};
+
+} // namespace orchestrator
