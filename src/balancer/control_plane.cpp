@@ -106,6 +106,9 @@ runtime::task<void> control_plane::run(std::promise<void>* started) {
             throw runtime::startup_error("admin listener: " + listener.error());
         }
         admin_listener_ = std::move(*listener);
+        if (auto bound = net::endpoint::of_socket(admin_listener_.get())) {
+            log_event("info", "admin_listening", {{"address", bound->to_string()}});
+        }
         admin_handler_ = std::make_unique<admin_handler>(*this);
         admin_server_ = std::make_unique<net::http_server>(*admin_handler_, net::server_limits{});
         background_.spawn(serve_admin(admin_listener_.get()));

@@ -52,6 +52,10 @@ Options:
   --fall N               failed heartbeats in a row that take a replica out
                          (LB_FALL; default 2)
   --max-replicas N       upper limit for /add (LB_MAX_REPLICAS; default 64)
+  --connect-timeout-ms MS  upstream connect timeout; then the next replica is tried
+                         (LB_CONNECT_TIMEOUT_MS; default 1000)
+  --response-timeout-ms MS upstream response timeout, answered 504
+                         (LB_RESPONSE_TIMEOUT_MS; default 10000)
   --admin-listen ADDR    /metrics, /ring, /stats; "off" disables (LB_ADMIN_LISTEN;
                          default 127.0.0.1:9901)
   --admin-token TOKEN    require "Authorization: Bearer TOKEN" on /add and /rm
@@ -84,6 +88,8 @@ struct raw_flags {
     std::string heartbeat_ms = cmd::env_or("LB_HEARTBEAT_MS", "500");
     std::string fall = cmd::env_or("LB_FALL", "2");
     std::string max_replicas = cmd::env_or("LB_MAX_REPLICAS", "64");
+    std::string connect_timeout_ms = cmd::env_or("LB_CONNECT_TIMEOUT_MS", "1000");
+    std::string response_timeout_ms = cmd::env_or("LB_RESPONSE_TIMEOUT_MS", "10000");
     std::string admin_listen = cmd::env_or("LB_ADMIN_LISTEN", "127.0.0.1:9901");
     std::string admin_token = cmd::env_or("LB_ADMIN_TOKEN", "");
     std::vector<std::string> upstream_flags;
@@ -213,6 +219,12 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
     LBD_NUMBER(heartbeat_ms, "heartbeat-ms", raw.heartbeat_ms, 10, 600'000);
     config.heartbeat = std::chrono::milliseconds{heartbeat_ms};
     LBD_NUMBER(config.fall, "fall", raw.fall, 1, 100);
+    long connect_ms = 1000;
+    LBD_NUMBER(connect_ms, "connect-timeout-ms", raw.connect_timeout_ms, 1, 600'000);
+    config.connect_timeout = std::chrono::milliseconds{connect_ms};
+    long response_ms = 10'000;
+    LBD_NUMBER(response_ms, "response-timeout-ms", raw.response_timeout_ms, 1, 3'600'000);
+    config.response_timeout = std::chrono::milliseconds{response_ms};
 #undef LBD_NUMBER
     return config;
 }
@@ -244,6 +256,8 @@ int main(int argc, char** argv) {
         else if (name == "heartbeat-ms") target = &raw.heartbeat_ms;
         else if (name == "fall") target = &raw.fall;
         else if (name == "max-replicas") target = &raw.max_replicas;
+        else if (name == "connect-timeout-ms") target = &raw.connect_timeout_ms;
+        else if (name == "response-timeout-ms") target = &raw.response_timeout_ms;
         else if (name == "admin-listen") target = &raw.admin_listen;
         else if (name == "admin-token") target = &raw.admin_token;
         else if (name != "upstream") {
