@@ -84,6 +84,7 @@ runtime::task<bool> flush_response(request_context& request) {
 runtime::task<void> http_server::serve(int listen_fd) {
     runtime::acceptor accepting{listen_fd};
     acceptor_ = &accepting;
+    connections_.spawn(sweep_deadlines());
     while (!stopping_) {
         const int fd = co_await accepting.next();
         if (fd >= 0) {
@@ -98,8 +99,23 @@ runtime::task<void> http_server::serve(int listen_fd) {
     co_await connections_.join();
 }
 
+runtime::task<void> http_server::sweep_deadlines() {
+    using namespace std::chrono_literals;
+    while (!stopping_) {
+        co_await runtime::sleep_for(100ms).with_cancel(&sweeper_sleep_);
+        const auto now = clock::now();
+        for (connection_state* state = first_; state != nullptr; state = state->next_) {
+            if (state->receiving_ && !state->timed_out_ && now >= state->deadline_) {
+                state->timed_out_ = true;
+                state->receive_.cancel();
+            }
+        }
+    }
+}
+
 void http_server::stop() {
     stopping_ = true;
+    sweeper_sleep_.cancel();
     if (acceptor_ != nullptr) {
         acceptor_->request_stop();
     }
@@ -151,8 +167,15 @@ runtime::task<void> http_server::serve_connection(int fd) {
                                           1ms, head_deadline - clock::now());
             }
             state.idle_ = between_requests;
-            runtime::received got = co_await runtime::receive_some(fd, timeout, &state.receive_);
+            state.deadline_ = clock::now() + timeout;
+            state.receiving_ = true;
+            runtime::received got = co_await runtime::receive_some(
+                fd, std::chrono::nanoseconds::max(), &state.receive_);
+            state.receiving_ = false;
             state.idle_ = false;
+            if (got.result == -ECANCELED && std::exchange(state.timed_out_, false)) {
+                got.result = -ETIMEDOUT;
+            }
             if (got.result == -ETIMEDOUT && !head_done &&
                 (parser.in_message() || first_request)) {
                 append_error_response(out, 408, "<Error> Request header timeout");

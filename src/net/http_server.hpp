@@ -81,8 +81,13 @@ public:
     std::size_t connections() const noexcept { return connections_.live(); }
 
 private:
+    // Receives wait without a kernel timeout each; a sweeper cancels the ones whose
+    // deadline passed (one timer per worker instead of one per receive).
     struct connection_state {
         runtime::cancel_slot receive_;
+        std::chrono::steady_clock::time_point deadline_{};
+        bool receiving_ = false;
+        bool timed_out_ = false;
         bool idle_ = false;
         connection_state* prev_ = nullptr;
         connection_state* next_ = nullptr;
@@ -90,6 +95,7 @@ private:
     struct registration;
 
     runtime::task<void> serve_connection(int fd);
+    runtime::task<void> sweep_deadlines();
 
     request_handler& handler_;
     server_limits limits_;
@@ -97,6 +103,7 @@ private:
     runtime::acceptor* acceptor_ = nullptr;
     connection_state* first_ = nullptr;
     bool stopping_ = false;
+    runtime::cancel_slot sweeper_sleep_;
 };
 
 } // namespace net

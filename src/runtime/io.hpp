@@ -198,15 +198,17 @@ inline receive_op receive(int fd) { return receive_op{fd}; }
 
 class send_op : public io_operation<send_op> {
 public:
-    send_op(int fd, std::string_view data) : fd_(fd), data_(data) {}
+    send_op(int fd, std::string_view data, int flags = 0)
+        : fd_(fd), data_(data), flags_(flags | MSG_NOSIGNAL) {}
     void prepare(io_uring_sqe* entry) {
-        io_uring_prep_send(entry, fd_, data_.data(), data_.size(), MSG_NOSIGNAL);
+        io_uring_prep_send(entry, fd_, data_.data(), data_.size(), flags_);
     }
     int finish(int result) const noexcept { return result; }
 
 private:
     int fd_;
     std::string_view data_;
+    int flags_;
 };
 inline send_op send_some(int fd, std::string_view data) { return send_op{fd, data}; }
 
