@@ -13,7 +13,7 @@
 
 namespace balancer {
 
-enum class backend_kind { process, static_list };
+enum class backend_kind { process, static_list, docker };
 
 struct balancer_config {
     net::endpoint listen;
@@ -25,6 +25,12 @@ struct balancer_config {
     backend_kind backend = backend_kind::process;
     std::string replica_binary;
     std::vector<std::string> upstreams; // static backend
+    // docker backend
+    std::string docker_socket = "unix:/var/run/docker.sock";
+    std::string docker_network = "lbd-net";
+    std::string docker_instance = "lbd";
+    std::string replica_image = "lb-replica:latest";
+    std::string replica_seccomp; // a seccomp profile file for replica containers
     hashing::ring_params ring{};
     key_source key{};
     std::size_t threads = 1;
@@ -33,6 +39,8 @@ struct balancer_config {
     std::chrono::milliseconds connect_timeout{1000};
     std::chrono::milliseconds response_timeout{10'000};
     std::chrono::milliseconds startup_timeout{10'000};
+    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds idle_timeout{60'000};
     std::uint64_t proxy_body_limit = 8 << 20;
 };
 

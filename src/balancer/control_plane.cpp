@@ -132,18 +132,31 @@ runtime::task<void> control_plane::serve_admin(int listen_fd) {
 }
 
 runtime::task<bool> control_plane::start_initial() {
-    std::vector<std::string> names;
+    std::vector<std::pair<std::string, std::uint64_t>> names;
     if (config_.backend == backend_kind::static_list) {
-        names = config_.upstreams;
+        for (std::size_t i = 0; i < config_.upstreams.size(); ++i) {
+            names.emplace_back(config_.upstreams[i], i + 1);
+        }
     } else {
         for (std::size_t i = 1; i <= config_.replicas; ++i) {
-            names.push_back("Server" + std::to_string(i));
+            names.emplace_back("Server" + std::to_string(i), i);
         }
     }
-    for (std::size_t i = 0; i < names.size(); ++i) {
+    // Replicas left running by an earlier lbd are taken back, with their names and ids.
+    for (const auto& adopted : co_await backend_->adopt()) {
+        auto same = std::find_if(names.begin(), names.end(),
+                                 [&](const auto& entry) { return entry.first == adopted.name; });
+        if (same != names.end()) {
+            same->second = adopted.id;
+        } else {
+            names.emplace_back(adopted.name, adopted.id);
+        }
+        log_event("info", "replica_adopted", {{"name", adopted.name}});
+    }
+    for (const auto& [name, id] : names) {
         replica_record record;
-        record.name = names[i];
-        record.id = i + 1;
+        record.name = name;
+        record.id = id;
         auto spawned = co_await backend_->spawn(record.name, record.id);
         if (!spawned) {
             startup_error_ = "cannot start replica " + record.name + ": " + spawned.error().message;
@@ -178,9 +191,13 @@ runtime::task<bool> control_plane::heartbeat(const net::endpoint& address) {
     co_return answer && answer->status == 200;
 }
 
-runtime::task<bool> control_plane::wait_healthy(net::endpoint address, milliseconds within) {
+runtime::task<bool> control_plane::wait_healthy(net::endpoint address, milliseconds within,
+                                                std::string name) {
     const auto deadline = std::chrono::steady_clock::now() + within;
     while (!stopping_) {
+        if (auto found = starting_.find(name); found != starting_.end() && found->second) {
+            co_return false; // it exited: no point in waiting for its heartbeat
+        }
         if (co_await heartbeat(address)) {
             co_return true;
         }
@@ -260,6 +277,10 @@ void control_plane::report_suspect(std::string name) {
 }
 
 void control_plane::on_replica_exit(const std::string& name, const std::string& reason) {
+    if (auto starting = starting_.find(name); starting != starting_.end()) {
+        starting->second = true;
+        return;
+    }
     replica_record* record = find(name);
     if (record == nullptr || stopping_) {
         return;
@@ -392,6 +413,9 @@ runtime::task<api_answer> control_plane::add(json::control_payload_result payloa
     std::string failure;
     int failure_status = 500;
     for (const auto& name : plan.names) {
+        starting_[name] = false;
+    }
+    for (const auto& name : plan.names) {
         replica_record record;
         record.name = name;
         record.id = id++;
@@ -410,8 +434,10 @@ runtime::task<api_answer> control_plane::add(json::control_payload_result payloa
     }
     if (failure.empty() && backend_->spawns()) {
         for (auto& record : added) {
-            if (!co_await wait_healthy(record.address, config_.startup_timeout)) {
-                failure = "<Error> Replica '" + record.name + "' did not become healthy";
+            if (!co_await wait_healthy(record.address, config_.startup_timeout, record.name)) {
+                failure = starting_[record.name]
+                              ? "<Error> Replica '" + record.name + "' exited while starting"
+                              : "<Error> Replica '" + record.name + "' did not become healthy";
                 break;
             }
             record.state = health::up;
@@ -426,9 +452,15 @@ runtime::task<api_answer> control_plane::add(json::control_payload_result payloa
         for (const auto& record : added) {
             co_await backend_->remove(record.name, 1s);
         }
+        for (const auto& name : plan.names) {
+            starting_.erase(name);
+        }
         changing_ = false;
         log_event("error", "add_failed", {{"error", failure}});
         co_return api_answer{failure_status, failure_body(failure)};
+    }
+    for (const auto& name : plan.names) {
+        starting_.erase(name);
     }
     for (auto& record : added) {
         log_event("info", "replica_added",

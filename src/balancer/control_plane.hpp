@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -93,7 +94,10 @@ private:
     runtime::task<void> health_loop();
     runtime::task<void> check(std::string name);
     runtime::task<bool> heartbeat(const net::endpoint& address);
-    runtime::task<bool> wait_healthy(net::endpoint address, std::chrono::milliseconds within);
+    // Polls GET /heartbeat until it passes (true), `within` runs out, or the replica called
+    // `name` exits meanwhile (false at once).
+    runtime::task<bool> wait_healthy(net::endpoint address, std::chrono::milliseconds within,
+                                     std::string name = {});
     runtime::task<void> respawn(std::string name, std::string reason);
     runtime::task<void> publish();
     runtime::task<worker_metrics> collect_metrics();
@@ -114,6 +118,8 @@ private:
     bool stopping_ = false;
     bool changing_ = false; // an /add or /rm is in progress: one at a time
     std::uint64_t generation_ = 0;
+    // Replicas being started by /add (not in the table yet): name -> exited meanwhile.
+    std::map<std::string, bool> starting_;
     control_metrics counters_;
     std::mt19937_64 random_{std::random_device{}()};
     std::string startup_error_;

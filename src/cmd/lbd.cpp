@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -14,6 +16,7 @@
 #include "balancer/log.hpp"
 #include "cmd/flags.hpp"
 #include "net/worker_pool.hpp"
+#include "orchestrator/docker_orchestrator.hpp"
 #include "orchestrator/process_orchestrator.hpp"
 #include "orchestrator/static_orchestrator.hpp"
 #include "runtime/reactor.hpp"
@@ -30,11 +33,22 @@ DELETE /rm) and proxies every other path. Each option has an environment fallbac
 Options:
   --listen HOST:PORT     where to serve (LB_LISTEN; default 0.0.0.0:5000)
   --replicas N           replicas to start, 0-64 (LB_REPLICAS; default 3)
-  --backend KIND         process (local lb-replica children) or static (LB_BACKEND;
+  --backend KIND         process (local lb-replica children), docker (containers
+                         through the Docker Engine API) or static (LB_BACKEND;
                          default process)
   --replica-bin PATH     the replica program (LB_REPLICA_BIN; default: lb-replica
                          beside lbd)
   --upstream HOST:PORT   a static upstream; repeat it (LB_UPSTREAMS, comma-separated)
+  --docker-socket PATH   the Docker (or Podman) API socket (LB_DOCKER_SOCKET;
+                         default /var/run/docker.sock)
+  --docker-network NAME  network for replica containers, created if missing
+                         (LB_DOCKER_NETWORK; default lbd-net)
+  --docker-instance NAME label value that tells this lbd's containers apart
+                         (LB_DOCKER_INSTANCE; default lbd)
+  --replica-image IMAGE  image of replica containers (LB_REPLICA_IMAGE;
+                         default lb-replica:latest)
+  --replica-seccomp FILE seccomp profile (JSON) for replica containers, e.g. one that
+                         allows io_uring (LB_REPLICA_SECCOMP; default: the daemon's)
   --hash ALGORITHM       spec, ring, ketama, maglev, rendezvous or bounded
                          (LB_HASH; default maglev)
   --slots M              slots of the spec and ring rings (LB_SLOTS; default 512)
@@ -56,6 +70,10 @@ Options:
                          (LB_CONNECT_TIMEOUT_MS; default 1000)
   --response-timeout-ms MS upstream response timeout, answered 504
                          (LB_RESPONSE_TIMEOUT_MS; default 10000)
+  --header-timeout-ms MS a client's request head must arrive within MS, else 408
+                         (LB_HEADER_TIMEOUT_MS; default 10000)
+  --idle-timeout-ms MS   close client connections idle for MS (LB_IDLE_TIMEOUT_MS;
+                         default 60000)
   --admin-listen ADDR    /metrics, /ring, /stats; "off" disables (LB_ADMIN_LISTEN;
                          default 127.0.0.1:9901)
   --admin-token TOKEN    require "Authorization: Bearer TOKEN" on /add and /rm
@@ -76,6 +94,11 @@ struct raw_flags {
     std::string backend = cmd::env_or("LB_BACKEND", "process");
     std::string replica_bin = cmd::env_or("LB_REPLICA_BIN", "");
     std::string upstreams = cmd::env_or("LB_UPSTREAMS", "");
+    std::string docker_socket = cmd::env_or("LB_DOCKER_SOCKET", "/var/run/docker.sock");
+    std::string docker_network = cmd::env_or("LB_DOCKER_NETWORK", "lbd-net");
+    std::string docker_instance = cmd::env_or("LB_DOCKER_INSTANCE", "lbd");
+    std::string replica_image = cmd::env_or("LB_REPLICA_IMAGE", "lb-replica:latest");
+    std::string replica_seccomp = cmd::env_or("LB_REPLICA_SECCOMP", "");
     std::string hash = cmd::env_or("LB_HASH", "maglev");
     std::string slots = cmd::env_or("LB_SLOTS", "512");
     std::string vnodes = cmd::env_or("LB_VNODES", "9");
@@ -90,6 +113,8 @@ struct raw_flags {
     std::string max_replicas = cmd::env_or("LB_MAX_REPLICAS", "64");
     std::string connect_timeout_ms = cmd::env_or("LB_CONNECT_TIMEOUT_MS", "1000");
     std::string response_timeout_ms = cmd::env_or("LB_RESPONSE_TIMEOUT_MS", "10000");
+    std::string header_timeout_ms = cmd::env_or("LB_HEADER_TIMEOUT_MS", "10000");
+    std::string idle_timeout_ms = cmd::env_or("LB_IDLE_TIMEOUT_MS", "60000");
     std::string admin_listen = cmd::env_or("LB_ADMIN_LISTEN", "127.0.0.1:9901");
     std::string admin_token = cmd::env_or("LB_ADMIN_TOKEN", "");
     std::vector<std::string> upstream_flags;
@@ -158,11 +183,21 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
         config.backend = balancer::backend_kind::process;
     } else if (raw.backend == "static") {
         config.backend = balancer::backend_kind::static_list;
+    } else if (raw.backend == "docker") {
+        config.backend = balancer::backend_kind::docker;
     } else {
         return std::unexpected("--backend: '" + raw.backend +
-                               "' is not a backend (expected process or static; docker is "
-                               "not available yet)");
+                               "' is not a backend (expected process, docker or static)");
     }
+    config.docker_socket = raw.docker_socket.starts_with("unix:") ? raw.docker_socket
+                                                                 : "unix:" + raw.docker_socket;
+    if (!net::endpoint::parse(config.docker_socket)) {
+        return std::unexpected("--docker-socket: '" + raw.docker_socket + "' is not a path");
+    }
+    config.docker_network = raw.docker_network;
+    config.docker_instance = raw.docker_instance;
+    config.replica_image = raw.replica_image;
+    config.replica_seccomp = raw.replica_seccomp;
     config.replica_binary =
         raw.replica_bin.empty() ? default_replica_binary(argv0) : raw.replica_bin;
     config.upstreams = raw.upstream_flags.empty() ? split_commas(raw.upstreams)
@@ -225,6 +260,12 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
     long response_ms = 10'000;
     LBD_NUMBER(response_ms, "response-timeout-ms", raw.response_timeout_ms, 1, 3'600'000);
     config.response_timeout = std::chrono::milliseconds{response_ms};
+    long header_ms = 10'000;
+    LBD_NUMBER(header_ms, "header-timeout-ms", raw.header_timeout_ms, 1, 3'600'000);
+    config.header_timeout = std::chrono::milliseconds{header_ms};
+    long idle_ms = 60'000;
+    LBD_NUMBER(idle_ms, "idle-timeout-ms", raw.idle_timeout_ms, 1, 3'600'000);
+    config.idle_timeout = std::chrono::milliseconds{idle_ms};
 #undef LBD_NUMBER
     return config;
 }
@@ -245,6 +286,11 @@ int main(int argc, char** argv) {
         else if (name == "backend") target = &raw.backend;
         else if (name == "replica-bin") target = &raw.replica_bin;
         else if (name == "hash") target = &raw.hash;
+        else if (name == "docker-socket") target = &raw.docker_socket;
+        else if (name == "docker-network") target = &raw.docker_network;
+        else if (name == "docker-instance") target = &raw.docker_instance;
+        else if (name == "replica-image") target = &raw.replica_image;
+        else if (name == "replica-seccomp") target = &raw.replica_seccomp;
         else if (name == "slots") target = &raw.slots;
         else if (name == "vnodes") target = &raw.vnodes;
         else if (name == "points") target = &raw.points;
@@ -258,6 +304,8 @@ int main(int argc, char** argv) {
         else if (name == "max-replicas") target = &raw.max_replicas;
         else if (name == "connect-timeout-ms") target = &raw.connect_timeout_ms;
         else if (name == "response-timeout-ms") target = &raw.response_timeout_ms;
+        else if (name == "header-timeout-ms") target = &raw.header_timeout_ms;
+        else if (name == "idle-timeout-ms") target = &raw.idle_timeout_ms;
         else if (name == "admin-listen") target = &raw.admin_listen;
         else if (name == "admin-token") target = &raw.admin_token;
         else if (name != "upstream") {
@@ -288,6 +336,21 @@ int main(int argc, char** argv) {
         std::unique_ptr<orchestrator::orchestrator> backend;
         if (config.backend == balancer::backend_kind::static_list) {
             backend = std::make_unique<orchestrator::static_orchestrator>();
+        } else if (config.backend == balancer::backend_kind::docker) {
+            orchestrator::docker_options docker;
+            docker.socket = *net::endpoint::parse(config.docker_socket);
+            docker.image = config.replica_image;
+            docker.network = config.docker_network;
+            docker.instance = config.docker_instance;
+            if (!config.replica_seccomp.empty()) {
+                std::ifstream profile{config.replica_seccomp};
+                if (!profile) {
+                    throw runtime::startup_error("--replica-seccomp: cannot read " +
+                                                 config.replica_seccomp);
+                }
+                docker.seccomp_profile.assign(std::istreambuf_iterator<char>{profile}, {});
+            }
+            backend = std::make_unique<orchestrator::docker_orchestrator>(std::move(docker));
         } else {
             backend = std::make_unique<orchestrator::process_orchestrator>(config.replica_binary);
         }
@@ -299,6 +362,8 @@ int main(int argc, char** argv) {
         options.threads = config.threads;
         options.listen = config.listen;
         options.limits.parse.default_body_limit = config.proxy_body_limit;
+        options.limits.header_timeout = config.header_timeout;
+        options.limits.idle_timeout = config.idle_timeout;
         net::worker_pool pool{std::move(options), [&](std::size_t worker) {
                                   auto handler = std::make_unique<balancer::balancer_handler>(
                                       config, control, control.current());
@@ -318,8 +383,7 @@ int main(int argc, char** argv) {
             {{"address", pool.local_endpoint().to_string()},
              {"threads", std::to_string(config.threads)},
              {"hash", hashing::to_string(config.ring.algorithm)},
-             {"key", config.key.describe()},
-             {"admin", config.admin_enabled ? config.admin_listen.to_string() : "off"}});
+             {"key", config.key.describe()}});
 
         const int signal_number = main_loop.block_on(signals.next());
         balancer::log_event("info", "shutdown",

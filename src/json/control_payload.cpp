@@ -23,7 +23,13 @@ control_payload_result control_payload_parser::parse(std::string_view body) {
     // NOTE: the non-throwing simdjson API (error codes) throughout: simdjson 3 throws
     // from the value-returning accessors when exceptions are enabled.
     simdjson::dom::element root;
-    if (parser_.parse(body.data(), body.size(), true).get(root) != simdjson::SUCCESS) {
+    const simdjson::error_code parsed = parser_.parse(body.data(), body.size(), true).get(root);
+    if (parsed == simdjson::NUMBER_ERROR || parsed == simdjson::NUMBER_OUT_OF_RANGE) {
+        // simdjson refuses integers beyond 64 bits (valid JSON) as NUMBER_ERROR; no count
+        // of instances is that large, and the only number we read is n.
+        return failure("<Error> 'n' must be a positive integer");
+    }
+    if (parsed != simdjson::SUCCESS) {
         return failure("<Error> Payload is not valid JSON");
     }
     simdjson::dom::object object;

@@ -10,11 +10,18 @@
 #include <expected>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "net/endpoint.hpp"
 #include "runtime/task.hpp"
 
 namespace orchestrator {
+
+// A replica found running from an earlier life of lbd (docker backend).
+struct adopted_replica {
+    std::string name;
+    std::uint64_t id = 0;
+};
 
 struct spawn_failure {
     int http_status = 500; // how /add should answer: 500 for our side, 502 for a daemon, ...
@@ -36,6 +43,9 @@ public:
     virtual runtime::task<void> remove(std::string name, std::chrono::milliseconds grace) = 0;
     // Stops everything it started (shutdown).
     virtual runtime::task<void> remove_all(std::chrono::milliseconds grace) = 0;
+    // Replicas still running from an earlier lbd, which spawn() will hand back instead
+    // of starting new ones; stale stopped ones are removed. Empty for most backends.
+    virtual runtime::task<std::vector<adopted_replica>> adopt() { co_return {}; }
     // Called on the control thread when a replica dies without remove().
     virtual void on_exit(exit_handler handler) = 0;
     // False for backends that cannot start replicas (static): /add then registers servers.

@@ -57,7 +57,8 @@ template <typename T> struct task_promise : task_promise_base {
 
     task<T> get_return_object() noexcept;
 
-    template <typename U>
+    // The default argument lets `co_return {};` and other braced lists initialise a T.
+    template <typename U = T>
         requires std::is_convertible_v<U&&, T>
     void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
         value_.emplace(std::forward<U>(value));

@@ -156,9 +156,9 @@ class Reader:
             return True
 
 
-def request(port, method="GET", path="/", headers=None, body=b"", host="127.0.0.1"):
+def request(port, method="GET", path="/", headers=None, body=b"", host="127.0.0.1", timeout=5.0):
     """One request on a fresh connection; returns the Response."""
-    with connect(port, host) as sock:
+    with connect(port, host, timeout=timeout) as sock:
         sock.sendall(build(method, path, headers, body, close=True))
         return Reader(sock).response(head_request=(method == "HEAD"))
 
@@ -180,3 +180,59 @@ def free_listening_socket():
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     return sock
+
+
+# --- Process-tree helpers (Linux /proc) for tests that manage children of a program ---
+
+def child_pids(pid):
+    """The PIDs of pid's children, gathered from every thread (/proc/PID/task/*/children)."""
+    import glob
+    children = []
+    for path in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            with open(path) as f:
+                children += [int(x) for x in f.read().split()]
+        except OSError:
+            pass  # the thread exited meanwhile
+    return sorted(set(children))
+
+
+def process_environ(pid):
+    """A process's environment as a dict ({} when it is gone or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def process_cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [part.decode(errors="replace") for part in f.read().split(b"\0") if part]
+    except OSError:
+        return []
+
+
+def pid_alive(pid):
+    """True while pid runs (a zombie, or a PID that is gone, counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_until(predicate, timeout=5.0, interval=0.02):
+    """Polls predicate until it is truthy (returns its value) or timeout (returns None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)

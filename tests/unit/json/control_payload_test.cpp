@@ -73,7 +73,8 @@ TEST_CASE("control_payload: every error", "[json]") {
     CHECK(error_of(R"({"n": true})") == bad_n);
     CHECK(error_of(R"({"n": null})") == bad_n);
     CHECK(error_of(R"({"n": [4]})") == bad_n);
-    CHECK(error_of(R"({"n": 99999999999999999999999})") == not_json); // simdjson: number too big
+    // Valid JSON, but beyond 64 bits: simdjson refuses it, and the answer names n.
+    CHECK(error_of(R"({"n": 99999999999999999999999})") == bad_n);
 
     const std::string bad_list = "<Error> 'hostnames' must be a list of strings";
     CHECK(error_of(R"({"hostnames": "S1"})") == bad_list);

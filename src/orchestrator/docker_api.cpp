@@ -1,0 +1,374 @@
+#include "orchestrator/docker_api.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
+#include <optional>
+
+#include <simdjson.h>
+
+#include "json/json_writer.hpp"
+#include "json/object_splitter.hpp"
+#include "net/http_client.hpp"
+
+namespace orchestrator {
+
+using namespace std::chrono_literals;
+
+namespace {
+constexpr std::chrono::milliseconds call_timeout = 30s;
+
+// The daemon's {"message": "..."} on errors, else the body itself, shortened.
+std::string daemon_message(const std::string& body) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string_view message;
+    if (!parser.parse(body).get(doc) && !doc["message"].get_string().get(message)) {
+        return std::string(message);
+    }
+    return body.substr(0, 200);
+}
+
+std::string labels_filter(const std::vector<std::string>& labels) {
+    std::string filter;
+    json::json_writer writer{filter};
+    writer.begin_object().key("label").begin_array();
+    for (const auto& label : labels) {
+        writer.value(label);
+    }
+    writer.end_array().end_object();
+    return filter;
+}
+
+void read_labels(simdjson::simdjson_result<simdjson::dom::element> object,
+                 std::map<std::string, std::string>& out) {
+    simdjson::dom::object labels;
+    if (object.get_object().get(labels)) {
+        return; // absent or null: no labels
+    }
+    for (auto field : labels) {
+        std::string_view value;
+        if (!field.value.get_string().get(value)) {
+            out.emplace(std::string(field.key), std::string(value));
+        }
+    }
+}
+
+std::string network_address(simdjson::simdjson_result<simdjson::dom::element> networks,
+                            const std::string& network) {
+    std::string_view address;
+    if (!networks[network]["IPAddress"].get_string().get(address)) {
+        return std::string(address);
+    }
+    return "";
+}
+} // namespace
+
+// The error for an answer whose status is not one of `expected` (or that never came).
+std::optional<docker_error> unexpected_answer(const docker_result<docker_api::answer>& got,
+                                              std::initializer_list<int> expected) {
+    if (!got) {
+        return got.error();
+    }
+    for (int status : expected) {
+        if (got->status == status) {
+            return std::nullopt;
+        }
+    }
+    return docker_error{got->status, daemon_message(got->body)};
+}
+
+std::string url_encode(std::string_view text) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+runtime::task<docker_result<docker_api::answer>>
+docker_api::call(std::string_view method, std::string target, std::string_view body) {
+    const std::string path = prefix_ + target;
+    net::fetch_request request{.method = method,
+                               .target = path,
+                               .host = "docker",
+                               .body = body,
+                               .content_type = body.empty() ? "" : "application/json"};
+    auto fetched = co_await net::fetch(socket_, request, call_timeout);
+    if (!fetched) {
+        co_return std::unexpected(docker_error{
+            0, "Docker daemon unreachable at " + socket_.to_string() + ": " +
+                   std::strerror(-fetched.error())});
+    }
+    co_return answer{fetched->status, std::move(fetched->body)};
+}
+
+runtime::task<docker_result<std::string>> docker_api::connect() {
+    prefix_.clear();
+    auto got = co_await call("GET", "/version");
+    prefix_ = "/v1.41";
+    if (auto failed = unexpected_answer(got, {200})) {
+        co_return std::unexpected(*failed);
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string_view version;
+    if (parser.parse(got->body).get(doc) || doc["ApiVersion"].get_string().get(version)) {
+        co_return std::unexpected(docker_error{got->status, "unexpected /version answer"});
+    }
+    const auto dot = version.find('.');
+    const int major = std::atoi(std::string(version.substr(0, dot)).c_str());
+    const int minor =
+        dot == std::string_view::npos ? 0 : std::atoi(std::string(version.substr(dot + 1)).c_str());
+    if (major < 1 || (major == 1 && minor < 41)) {
+        co_return std::unexpected(docker_error{
+            0, "Docker API " + std::string(version) + " is too old: 1.41 or later is needed"});
+    }
+    co_return std::string(version);
+}
+
+runtime::task<docker_result<void>>
+docker_api::ensure_network(const std::string& name,
+                           const std::map<std::string, std::string>& labels) {
+    auto found = co_await call("GET", "/networks/" + url_encode(name));
+    if (!found) {
+        co_return std::unexpected(found.error());
+    }
+    if (found->status == 200) {
+        co_return docker_result<void>{};
+    }
+    std::string body;
+    json::json_writer writer{body};
+    writer.begin_object().key("Name").value(name).key("CheckDuplicate").value(true).key("Labels").begin_object();
+    for (const auto& [key, value] : labels) {
+        writer.key(key).value(value);
+    }
+    writer.end_object().end_object();
+    auto created = co_await call("POST", "/networks/create", body);
+    if (!created) {
+        co_return std::unexpected(created.error());
+    }
+    if (created->status != 201 && created->status != 409) {
+        co_return std::unexpected(docker_error{created->status, daemon_message(created->body)});
+    }
+    co_return docker_result<void>{};
+}
+
+runtime::task<docker_result<std::string>> docker_api::create(const container_spec& spec) {
+    std::string body;
+    json::json_writer writer{body};
+    writer.begin_object().key("Image").value(spec.image).key("Hostname").value(spec.name);
+    writer.key("Env").begin_array();
+    for (const auto& entry : spec.environment) {
+        writer.value(entry);
+    }
+    writer.end_array().key("Labels").begin_object();
+    for (const auto& [key, value] : spec.labels) {
+        writer.key(key).value(value);
+    }
+    writer.end_object().key("HostConfig").begin_object().key("NetworkMode").value(spec.network);
+    if (!spec.seccomp_profile.empty()) {
+        writer.key("SecurityOpt").begin_array().value("seccomp=" + spec.seccomp_profile).end_array();
+    }
+    writer.end_object()
+        .key("NetworkingConfig")
+        .begin_object()
+        .key("EndpointsConfig")
+        .begin_object()
+        .key(spec.network)
+        .begin_object()
+        .key("Aliases")
+        .begin_array()
+        .value(spec.name)
+        .end_array()
+        .end_object()
+        .end_object()
+        .end_object()
+        .end_object();
+    auto got = co_await call("POST", "/containers/create?name=" + url_encode(spec.name), body);
+    if (!got) {
+        co_return std::unexpected(got.error());
+    }
+    if (got->status == 409) {
+        co_return std::unexpected(docker_error{
+            409, "a container named '" + spec.name + "' already exists: " + daemon_message(got->body)});
+    }
+    if (got->status == 404) {
+        co_return std::unexpected(docker_error{
+            404, "image '" + spec.image + "' not found: " + daemon_message(got->body)});
+    }
+    if (got->status != 201) {
+        co_return std::unexpected(docker_error{got->status, daemon_message(got->body)});
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string_view id;
+    if (parser.parse(got->body).get(doc) || doc["Id"].get_string().get(id)) {
+        co_return std::unexpected(docker_error{got->status, "unexpected create answer"});
+    }
+    co_return std::string(id);
+}
+
+runtime::task<docker_result<void>> docker_api::start(const std::string& id) {
+    auto got = co_await call("POST", "/containers/" + id + "/start");
+    // 304: already running.
+    if (auto failed = unexpected_answer(got, {204, 304})) {
+        co_return std::unexpected(*failed);
+    }
+    co_return docker_result<void>{};
+}
+
+runtime::task<docker_result<container_info>> docker_api::inspect(const std::string& id,
+                                                                 const std::string& network) {
+    auto got = co_await call("GET", "/containers/" + id + "/json");
+    if (auto failed = unexpected_answer(got, {200})) {
+        co_return std::unexpected(*failed);
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(got->body).get(doc)) {
+        co_return std::unexpected(docker_error{got->status, "unexpected inspect answer"});
+    }
+    container_info info;
+    std::string_view text;
+    if (!doc["Id"].get_string().get(text)) {
+        info.id = text;
+    }
+    if (!doc["Name"].get_string().get(text)) {
+        info.name = text.starts_with("/") ? text.substr(1) : text;
+    }
+    bool running = false;
+    if (!doc["State"]["Running"].get_bool().get(running)) {
+        info.running = running;
+    }
+    read_labels(doc["Config"]["Labels"], info.labels);
+    info.address = network_address(doc["NetworkSettings"]["Networks"], network);
+    co_return info;
+}
+
+runtime::task<docker_result<void>> docker_api::stop(const std::string& id,
+                                                    std::chrono::seconds grace) {
+    auto got = co_await call("POST", "/containers/" + id + "/stop?t=" + std::to_string(grace.count()));
+    // 304: already stopped; 404: already gone.
+    if (auto failed = unexpected_answer(got, {204, 304, 404})) {
+        co_return std::unexpected(*failed);
+    }
+    co_return docker_result<void>{};
+}
+
+runtime::task<docker_result<void>> docker_api::remove(const std::string& id) {
+    auto got = co_await call("DELETE", "/containers/" + id + "?force=true&v=true");
+    if (auto failed = unexpected_answer(got, {204, 404})) {
+        co_return std::unexpected(*failed);
+    }
+    co_return docker_result<void>{};
+}
+
+runtime::task<docker_result<std::vector<container_info>>>
+docker_api::list(const std::vector<std::string>& labels, const std::string& network) {
+    auto got = co_await call("GET", "/containers/json?all=true&filters=" +
+                                        url_encode(labels_filter(labels)));
+    if (auto failed = unexpected_answer(got, {200})) {
+        co_return std::unexpected(*failed);
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::array items;
+    if (parser.parse(got->body).get(items)) {
+        co_return std::unexpected(docker_error{got->status, "unexpected list answer"});
+    }
+    std::vector<container_info> out;
+    for (simdjson::dom::element item : items) {
+        container_info info;
+        std::string_view text;
+        if (!item["Id"].get_string().get(text)) {
+            info.id = text;
+        }
+        simdjson::dom::array names;
+        if (!item["Names"].get_array().get(names)) {
+            for (simdjson::dom::element name : names) {
+                if (!name.get_string().get(text)) {
+                    info.name = text.starts_with("/") ? text.substr(1) : text;
+                    break;
+                }
+            }
+        }
+        if (!item["State"].get_string().get(text)) {
+            info.running = text == "running";
+        }
+        read_labels(item["Labels"], info.labels);
+        info.address = network_address(item["NetworkSettings"]["Networks"], network);
+        out.push_back(std::move(info));
+    }
+    co_return out;
+}
+
+runtime::task<docker_error> docker_api::follow_events(const std::vector<std::string>& labels,
+                                                      event_handler on_event, int* stream_fd) {
+    auto connection = co_await net::client_connection::open(socket_, call_timeout);
+    if (!connection) {
+        co_return docker_error{0, "Docker daemon unreachable at " + socket_.to_string() + ": " +
+                                      std::strerror(-connection.error())};
+    }
+    // Filters: our containers, container events only.
+    std::string filter;
+    json::json_writer writer{filter};
+    writer.begin_object().key("type").begin_array().value("container").end_array().key("label").begin_array();
+    for (const auto& label : labels) {
+        writer.value(label);
+    }
+    writer.end_array().end_object();
+    std::string wire = "GET " + prefix_ + "/events?filters=" + url_encode(filter) +
+                       " HTTP/1.1\r\nHost: docker\r\n\r\n";
+    connection->expect_response_to(http::method::get);
+    *stream_fd = connection->fd();
+    if (const int sent = co_await connection->send(wire, call_timeout); sent < 0) {
+        co_await connection->close();
+        *stream_fd = -1;
+        co_return docker_error{0, std::string("events: ") + std::strerror(-sent)};
+    }
+    json::object_splitter splitter;
+    simdjson::dom::parser parser;
+    docker_error ended{0, "events stream ended"};
+    for (;;) {
+        // The stream is idle for as long as nothing happens: wait for days, not seconds.
+        const net::response_event event = co_await connection->next(std::chrono::hours{24 * 365});
+        if (event.what == net::response_event::kind::head) {
+            if (connection->head().status != 200) {
+                ended = docker_error{connection->head().status, "events refused"};
+                break;
+            }
+            continue;
+        }
+        if (event.what != net::response_event::kind::body) {
+            if (event.what == net::response_event::kind::failed) {
+                ended.message = std::string("events stream: ") + std::strerror(-event.error);
+            }
+            break;
+        }
+        splitter.feed(event.body, [&](std::string_view object) {
+            simdjson::dom::element doc;
+            if (parser.parse(object.data(), object.size()).get(doc)) {
+                return;
+            }
+            std::string_view action;
+            if (doc["Action"].get_string().get(action)) {
+                return;
+            }
+            std::map<std::string, std::string> attributes;
+            read_labels(doc["Actor"]["Attributes"], attributes);
+            on_event(std::string(action), attributes);
+        });
+    }
+    *stream_fd = -1;
+    co_await connection->close();
+    co_return ended;
+}
+
+} // namespace orchestrator

@@ -1,0 +1,91 @@
+#pragma once
+// docker_api: the few Docker Engine API calls lbd needs, over the daemon's Unix socket
+// with the project's own HTTP client (Content-Length and chunked answers alike), on the
+// control thread. Paths are versioned (/v1.41/...); the version is checked once with
+// GET /version. Works against Podman's compatible service too. Every call returns the
+// daemon's answer or a docker_error that says what went wrong in words for the user.
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "net/endpoint.hpp"
+#include "runtime/task.hpp"
+
+namespace orchestrator {
+
+struct docker_error {
+    int status = 0;      // the daemon's HTTP status, or 0 when it could not be reached
+    std::string message; // for logs and for /add's answer
+};
+
+template <typename T> using docker_result = std::expected<T, docker_error>;
+
+struct container_spec {
+    std::string name; // container name, hostname and network alias
+    std::string image;
+    std::string network;
+    std::vector<std::string> environment;
+    std::map<std::string, std::string> labels;
+    std::string seccomp_profile; // JSON text; empty: the daemon's default profile
+};
+
+struct container_info {
+    std::string id;
+    std::string name;
+    std::map<std::string, std::string> labels;
+    bool running = false;
+    std::string address; // IP on the requested network, "" if none
+};
+
+class docker_api {
+public:
+    explicit docker_api(net::endpoint socket) : socket_(std::move(socket)) {}
+
+    // GET /version: checks that the daemon speaks API 1.41 or later.
+    runtime::task<docker_result<std::string>> connect();
+    // Creates the network unless it exists.
+    runtime::task<docker_result<void>> ensure_network(const std::string& name,
+                                                      const std::map<std::string, std::string>& labels);
+    // Creates (409 name conflict, 404 image missing) and returns the container id.
+    runtime::task<docker_result<std::string>> create(const container_spec& spec);
+    runtime::task<docker_result<void>> start(const std::string& id);
+    runtime::task<docker_result<container_info>> inspect(const std::string& id,
+                                                         const std::string& network);
+    runtime::task<docker_result<void>> stop(const std::string& id, std::chrono::seconds grace);
+    runtime::task<docker_result<void>> remove(const std::string& id);
+    // Containers (running or not) that carry every label in `labels` (key=value).
+    runtime::task<docker_result<std::vector<container_info>>>
+    list(const std::vector<std::string>& labels, const std::string& network);
+
+    // Follows GET /events for containers with `labels`; calls on_event(action, name label
+    // value, attributes) per event until the stream ends or fails (then returns the error).
+    // `stream_fd` receives the connection's fd so that the caller can cancel it.
+    using event_handler = std::function<void(const std::string& action,
+                                             const std::map<std::string, std::string>& attributes)>;
+    runtime::task<docker_error> follow_events(const std::vector<std::string>& labels,
+                                              event_handler on_event, int* stream_fd);
+
+    const std::string& version_prefix() const noexcept { return prefix_; }
+
+    struct answer {
+        int status = 0;
+        std::string body;
+    };
+
+private:
+    runtime::task<docker_result<answer>> call(std::string_view method, std::string target,
+                                              std::string_view body = {});
+
+    net::endpoint socket_;
+    std::string prefix_ = "/v1.41";
+};
+
+// Percent-encodes a query parameter value (filters are JSON).
+std::string url_encode(std::string_view text);
+
+} // namespace orchestrator

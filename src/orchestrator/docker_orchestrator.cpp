@@ -1,0 +1,228 @@
+#include "orchestrator/docker_orchestrator.hpp"
+
+#include <cstdlib>
+
+namespace orchestrator {
+
+using namespace std::chrono_literals;
+
+namespace {
+constexpr const char* label_managed = "lbd.managed";
+constexpr const char* label_instance = "lbd.instance";
+constexpr const char* label_name = "lbd.name";
+constexpr const char* label_id = "lbd.id";
+
+// How /add answers a daemon failure: 503 when it is unreachable, its own 4xx for a name
+// conflict, 500 for the rest (a missing image is a configuration error).
+spawn_failure failure_of(const docker_error& error) {
+    if (error.status == 0) {
+        return {503, "<Error> " + error.message};
+    }
+    if (error.status == 409) {
+        return {409, "<Error> " + error.message};
+    }
+    return {500, "<Error> Docker: " + error.message};
+}
+} // namespace
+
+docker_orchestrator::docker_orchestrator(docker_options options)
+    : options_(std::move(options)), api_(options_.socket) {}
+
+docker_orchestrator::~docker_orchestrator() = default;
+
+std::map<std::string, std::string> docker_orchestrator::labels_for(const std::string& name,
+                                                                   std::uint64_t id) const {
+    return {{label_managed, "true"},
+            {label_instance, options_.instance},
+            {label_name, name},
+            {label_id, std::to_string(id)}};
+}
+
+std::vector<std::string> docker_orchestrator::instance_filter() const {
+    return {std::string(label_managed) + "=true",
+            std::string(label_instance) + "=" + options_.instance};
+}
+
+std::expected<net::endpoint, std::string>
+docker_orchestrator::replica_endpoint(const std::string& address) const {
+    if (address.empty()) {
+        return std::unexpected("the container has no address on network " + options_.network);
+    }
+    return net::endpoint::parse(address + ":" + std::to_string(options_.replica_port));
+}
+
+runtime::task<std::optional<docker_error>> docker_orchestrator::ready() {
+    if (connected_) {
+        co_return std::nullopt;
+    }
+    auto version = co_await api_.connect();
+    if (!version) {
+        co_return version.error();
+    }
+    const std::map<std::string, std::string> network_labels{{label_managed, "true"}};
+    auto network = co_await api_.ensure_network(options_.network, network_labels);
+    if (!network) {
+        co_return network.error();
+    }
+    connected_ = true;
+    background_.spawn(follow_events());
+    co_return std::nullopt;
+}
+
+runtime::task<std::vector<adopted_replica>> docker_orchestrator::adopt() {
+    std::vector<adopted_replica> found;
+    if (auto failed = co_await ready()) {
+        co_return found; // spawn() will report the daemon's state
+    }
+    auto listed = co_await api_.list(instance_filter(), options_.network);
+    if (!listed) {
+        co_return found;
+    }
+    for (const auto& info : *listed) {
+        const auto name = info.labels.find(label_name);
+        const auto id = info.labels.find(label_id);
+        if (name == info.labels.end() || id == info.labels.end()) {
+            continue;
+        }
+        auto where = replica_endpoint(info.address);
+        if (!info.running || !where) {
+            // A stale container of ours: it would only block the name.
+            co_await api_.remove(info.id);
+            continue;
+        }
+        adopted_[name->second] = container{info.id, *where};
+        found.push_back({name->second, std::strtoull(id->second.c_str(), nullptr, 10)});
+    }
+    co_return found;
+}
+
+runtime::task<std::expected<net::endpoint, spawn_failure>>
+docker_orchestrator::spawn(std::string name, std::uint64_t id) {
+    if (auto failed = co_await ready()) {
+        co_return std::unexpected(failure_of(*failed));
+    }
+    if (auto found = adopted_.find(name); found != adopted_.end()) {
+        containers_[name] = found->second;
+        const net::endpoint where = found->second.address;
+        adopted_.erase(found);
+        co_return where;
+    }
+    container_spec spec{.name = name,
+                        .image = options_.image,
+                        .network = options_.network,
+                        .environment = {"SERVER_ID=" + std::to_string(id)},
+                        .labels = labels_for(name, id),
+                        .seccomp_profile = options_.seccomp_profile};
+    auto created = co_await api_.create(spec);
+    if (!created && created.error().status == 409) {
+        // A leftover of ours with this name (a replica that died and was not removed yet):
+        // remove it and try once more; anyone else's container is left alone.
+        auto listed = co_await api_.list(instance_filter(), options_.network);
+        bool ours = false;
+        if (listed) {
+            for (const auto& info : *listed) {
+                if (info.name == name) {
+                    ours = true;
+                    co_await api_.remove(info.id);
+                }
+            }
+        }
+        if (ours) {
+            created = co_await api_.create(spec);
+        }
+    }
+    if (!created) {
+        co_return std::unexpected(failure_of(created.error()));
+    }
+    // From here on, a failure removes the container: nothing is left half-created.
+    std::optional<docker_error> failure;
+    if (auto started = co_await api_.start(*created); !started) {
+        failure = started.error();
+    }
+    std::optional<net::endpoint> where;
+    if (!failure) {
+        auto info = co_await api_.inspect(*created, options_.network);
+        if (!info) {
+            failure = info.error();
+        } else if (auto parsed = replica_endpoint(info->address); parsed) {
+            where = *parsed;
+        } else {
+            failure = docker_error{500, parsed.error()};
+        }
+    }
+    if (failure) {
+        co_await api_.remove(*created);
+        co_return std::unexpected(failure_of(*failure));
+    }
+    containers_[name] = container{*created, *where};
+    co_return *where;
+}
+
+runtime::task<void> docker_orchestrator::remove(std::string name, std::chrono::milliseconds grace) {
+    auto found = containers_.find(name);
+    if (found == containers_.end()) {
+        co_return;
+    }
+    container gone = found->second;
+    found->second.removing = true;
+    containers_.erase(found);
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(grace);
+    if (seconds.count() > 0) {
+        co_await api_.stop(gone.id, seconds);
+    }
+    co_await api_.remove(gone.id);
+}
+
+runtime::task<void> docker_orchestrator::remove_all(std::chrono::milliseconds grace) {
+    stopping_ = true;
+    std::vector<std::string> names;
+    for (const auto& entry : containers_) {
+        names.push_back(entry.first);
+    }
+    for (const auto& name : names) {
+        co_await remove(name, std::min<std::chrono::milliseconds>(grace, 2s));
+    }
+    if (events_fd_ >= 0) {
+        runtime::cancel_all_on(events_fd_);
+    }
+    events_backoff_.cancel();
+    co_await background_.join();
+}
+
+runtime::task<void> docker_orchestrator::follow_events() {
+    std::chrono::milliseconds backoff = 100ms;
+    while (!stopping_) {
+        docker_error ended = co_await api_.follow_events(
+            instance_filter(),
+            [this](const std::string& action, const std::map<std::string, std::string>& attributes) {
+                if (action != "die" && action != "oom") {
+                    return;
+                }
+                const auto name = attributes.find(label_name);
+                if (name == attributes.end()) {
+                    return;
+                }
+                auto found = containers_.find(name->second);
+                if (found == containers_.end() || found->second.removing) {
+                    return;
+                }
+                containers_.erase(found);
+                if (exit_handler_) {
+                    const auto code = attributes.find("exitCode");
+                    const bool killed = action == "oom" ||
+                                        (code != attributes.end() && code->second == "137");
+                    exit_handler_(name->second, killed ? "killed" : "exited");
+                }
+            },
+            &events_fd_);
+        if (stopping_) {
+            break;
+        }
+        // The daemon went away (or restarted): follow again once it answers.
+        co_await runtime::sleep_for(backoff).with_cancel(&events_backoff_);
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+        (void)ended;
+    }
+}
+
+} // namespace orchestrator

@@ -1,0 +1,204 @@
+"""End-to-end: the whole system under docker compose against a real Docker daemon.
+
+Skipped (exit code 77, which meson reports as SKIP) when no daemon answers on
+/var/run/docker.sock or no compose tool is installed; scripts/docker-up starts one."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROJECT = "lbde2e"
+INSTANCE = "compose"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def daemon_reachable():
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect("/var/run/docker.sock")
+            s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+            return b"200 OK" in s.recv(256)
+    except OSError:
+        return False
+
+
+def compose_command():
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
+                                                 capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+PORT = free_port()
+ADMIN_PORT = free_port()
+ENV = dict(os.environ, LBD_PORT=str(PORT), LBD_ADMIN_PORT=str(ADMIN_PORT))
+COMPOSE = compose_command()
+
+
+def compose(*args, check=True, timeout=1500):
+    return subprocess.run(COMPOSE + ["-p", PROJECT, "-f", os.path.join(ROOT, "compose.yaml"),
+                                     *args], cwd=ROOT, env=ENV, check=check, timeout=timeout,
+                          capture_output=True, text=True)
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True,
+                          timeout=120)
+
+
+def http(method, path, body=None, port=None):
+    request = urllib.request.Request(f"http://127.0.0.1:{port or PORT}{path}", method=method,
+                                     data=body.encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def managed_containers(all_states=False):
+    args = ["ps", "--format", "{{.Names}} {{.ID}}", "--filter", f"label=lbd.instance={INSTANCE}"]
+    if all_states:
+        args.insert(1, "-a")
+    lines = docker(*args).stdout.split()
+    return dict(zip(lines[0::2], lines[1::2]))
+
+
+def lbd_container():
+    return compose("ps", "-q", "lbd").stdout.strip()
+
+
+def lbd_logs():
+    return docker("logs", lbd_container()).stderr
+
+
+def log_time(pattern, logs, after=0.0):
+    """The ts= of the first log line matching pattern at or after `after` (epoch seconds)."""
+    for line in logs.splitlines():
+        if re.search(pattern, line):
+            stamp = re.search(r"ts=(\S+)Z", line).group(1)
+            seconds = time.mktime(time.strptime(stamp.split(".")[0], "%Y-%m-%dT%H:%M:%S"))
+            seconds += int(stamp.split(".")[1]) / 1000 - time.timezone
+            if seconds >= after - 0.001:
+                return seconds
+    return None
+
+
+def wait_for(predicate, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return None
+
+
+class Compose(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        compose("down", "--remove-orphans", check=False)
+        up = compose("up", "-d", "--build", check=False)
+        if up.returncode != 0:
+            raise AssertionError(f"compose up failed:\n{up.stdout}\n{up.stderr}")
+
+        def ready():
+            try:
+                status, body = http("GET", "/rep")
+                return status == 200 and json.loads(body)["message"]["N"] == 3
+            except OSError:
+                return False
+        if not wait_for(ready, 120, 0.5):
+            raise AssertionError("lbd did not serve /rep:\n" + lbd_logs())
+
+    @classmethod
+    def tearDownClass(cls):
+        compose("down", "--remove-orphans", check=False)
+
+    def rep(self):
+        status, body = http("GET", "/rep")
+        self.assertEqual(status, 200)
+        return json.loads(body)["message"]
+
+    def test_1_rep_and_home(self):
+        self.assertEqual(self.rep(), {"N": 3, "replicas": ["Server1", "Server2", "Server3"]})
+        status, body = http("GET", "/home")
+        self.assertEqual(status, 200)
+        self.assertRegex(json.loads(body)["message"], r"^Hello from Server: [123]$")
+        self.assertEqual(set(managed_containers()), {"Server1", "Server2", "Server3"})
+
+    def test_2_add_and_rm_manage_containers(self):
+        status, body = http("POST", "/add", '{"n": 2, "hostnames": ["S5", "S6"]}')
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["message"]["N"], 5)
+        self.assertTrue({"S5", "S6"} <= set(managed_containers()))
+        status, body = http("DELETE", "/rm", '{"n": 2, "hostnames": ["S5", "S6"]}')
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.rep()["N"], 3)
+        self.assertTrue(wait_for(lambda: not ({"S5", "S6"} & set(managed_containers(True))), 20))
+
+    def test_3_killed_replica_is_replaced(self):
+        before = managed_containers()["Server2"]
+        killed_at = time.time()
+        docker("kill", "Server2")
+
+        def replaced():
+            now = managed_containers()
+            return now.get("Server2") not in (None, before)
+        self.assertTrue(wait_for(replaced, 2.0), "no new Server2 container within 2 s")
+        self.assertTrue(wait_for(lambda: log_time(r"event=replica_up name=Server2", lbd_logs(),
+                                                  killed_at), 2.0))
+        self.assertEqual(self.rep()["N"], 3)
+        logs = lbd_logs()
+        down = log_time(r"event=replica_down name=Server2", logs, killed_at)
+        up = log_time(r"event=replica_up name=Server2", logs, killed_at)
+        print(f"\nFIGURE kill->out of ring {1000 * (down - killed_at):.0f} ms, "
+              f"kill->replacement serving {1000 * (up - killed_at):.0f} ms", file=sys.stderr)
+        for _ in range(20):
+            self.assertEqual(http("GET", "/home")[0], 200)
+
+    def test_4_restarted_lbd_adopts_its_replicas(self):
+        before = managed_containers()
+        container = lbd_container()
+        docker("kill", container)
+        docker("start", container)
+
+        def serving():
+            try:
+                return http("GET", "/rep")[0] == 200
+            except OSError:
+                return False
+        self.assertTrue(wait_for(serving, 60, 0.25), lbd_logs())
+        self.assertEqual(self.rep()["N"], 3)
+        self.assertEqual(managed_containers(), before, "replicas must be adopted, not replaced")
+        self.assertIn("event=replica_adopted", lbd_logs())
+
+    def test_5_down_leaves_nothing(self):
+        compose("down")
+        self.assertEqual(managed_containers(True), {})
+        networks = docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+        self.assertNotIn("lbd-net", networks)
+
+
+if __name__ == "__main__":
+    if COMPOSE is None or not daemon_reachable():
+        print("SKIP: no Docker daemon on /var/run/docker.sock or no compose tool; "
+              "scripts/docker-up installs and starts one", file=sys.stderr)
+        sys.exit(77)
+    unittest.main(verbosity=2)
