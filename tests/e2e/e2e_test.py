@@ -3,6 +3,7 @@
 Skipped (exit code 77, which meson reports as SKIP) when no daemon answers on
 /var/run/docker.sock or no compose tool is installed; scripts/docker-up starts one."""
 
+import calendar
 import json
 import os
 import re
@@ -93,8 +94,8 @@ def log_time(pattern, logs, after=0.0):
     for line in logs.splitlines():
         if re.search(pattern, line):
             stamp = re.search(r"ts=(\S+)Z", line).group(1)
-            seconds = time.mktime(time.strptime(stamp.split(".")[0], "%Y-%m-%dT%H:%M:%S"))
-            seconds += int(stamp.split(".")[1]) / 1000 - time.timezone
+            seconds = calendar.timegm(time.strptime(stamp.split(".")[0], "%Y-%m-%dT%H:%M:%S"))
+            seconds += int(stamp.split(".")[1]) / 1000
             if seconds >= after - 0.001:
                 return seconds
     return None
@@ -114,6 +115,10 @@ class Compose(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         compose("down", "--remove-orphans", check=False)
+        # Leftovers of an interrupted earlier run: replicas lbd made, and their network.
+        for container in managed_containers(all_states=True).values():
+            docker("rm", "-f", container, check=False)
+        docker("network", "rm", "lbd-net", check=False)
         up = compose("up", "-d", "--build", check=False)
         if up.returncode != 0:
             raise AssertionError(f"compose up failed:\n{up.stdout}\n{up.stderr}")
