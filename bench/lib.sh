@@ -1,15 +1,18 @@
+# shellcheck shell=bash disable=SC2154 # the globals below are set by the sourcing script
 # Helpers shared by the wrk benches (bench/replica.sh, bench/compare.sh). Source it; it
 # runs nothing by itself. The sourcing script sets, before calling these:
 #   bench_name   its name, for messages ("replica.sh")
 #   duration     wrk duration of a measured run (5s)
 #   wrk_cpu      the CPU wrk is pinned to
 #   wrk_script   a wrk Lua script, or empty for plain GETs
+#   watch_cpus   optional: CPU numbers whose busy % measure records ("0 1")
 # and gets from bench_setup: workdir (a private temporary directory, removed on exit),
 # pids (every process started through start_pinned; stopped by PID on exit) and
 # $workdir/results (one line per measured run, appended by measure).
 
 pids=()
 workdir=""
+load_pid="" # the wrk run in progress (timeout's PID), if any
 wrk_script=${wrk_script:-}
 
 die() {
@@ -21,6 +24,10 @@ die() {
 # removes the work directory. Never by name: other engineers run the same programs.
 cleanup() {
     local pid
+    if [ -n "$load_pid" ]; then
+        kill -TERM "$load_pid" 2>/dev/null || true # timeout passes it on to wrk
+        wait "$load_pid" 2>/dev/null || true
+    fi
     for pid in "${pids[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
@@ -140,16 +147,24 @@ to_seconds() {
 }
 
 # Runs wrk once (one thread, keep-alive, --latency, $wrk_script if set); prints its
-# output. The outer timeout bounds the run even if wrk hangs.
+# output. The outer timeout bounds the run even if wrk hangs. wrk runs in the background
+# and we wait for it, so Ctrl-C or TERM reach our trap at once (bash defers traps while
+# a foreground child runs) and cleanup stops wrk by PID. Call it in the main shell, not
+# inside $(...), or the trap waits for the whole run.
 run_wrk() {
-    local port=$1 conns=$2 length=$3
+    local port=$1 conns=$2 length=$3 rc=0
     local limit=$(( $(to_seconds "$length") + 30 ))
     local script=()
     if [ -n "$wrk_script" ]; then
         script=(-s "$wrk_script")
     fi
     timeout --kill-after=5 "$limit" taskset -c "$wrk_cpu" \
-        wrk -t1 -c"$conns" -d"$length" --latency "${script[@]}" "http://127.0.0.1:$port/home"
+        wrk -t1 -c"$conns" -d"$length" --latency "${script[@]}" \
+        "http://127.0.0.1:$port/home" &
+    load_pid=$!
+    wait "$load_pid" || rc=$?
+    load_pid=""
+    return "$rc"
 }
 
 # Reads wrk --latency output on stdin; prints "rps p50_ms p99_ms non2xx socket_errors".
@@ -176,23 +191,50 @@ parse_wrk() {
         }'
 }
 
+# Prints "busy total" jiffies for CPU N from /proc/stat (busy = all but idle and iowait).
+cpu_jiffies() {
+    awk -v cpu="cpu$1" '$1 == cpu {
+        total = 0; for (i = 2; i <= NF; i++) total += $i
+        print total - $5 - $6, total }' /proc/stat
+}
+
+# Busy % of CPU N between two cpu_jiffies readings.
+cpu_busy_percent() {
+    local b0 t0 b1 t1
+    read -r b0 t0 <<<"$1"
+    read -r b1 t1 <<<"$2"
+    awk -v b="$(( b1 - b0 ))" -v t="$(( t1 - t0 ))" 'BEGIN { printf "%.0f", t ? 100 * b / t : 0 }'
+}
+
 # measure SERVER PORT CONNS ROUND PID...: one measured run; appends
-# "server conns round rps p50 p99 non2xx errors" to $workdir/results and prints a line.
-# Every PID given must still be alive afterwards (the server and what it depends on).
+# "server conns round rps p50 p99 non2xx errors [busy%...]" to $workdir/results and
+# prints a line. Every PID given must still be alive afterwards (the server and what it
+# depends on). If watch_cpus lists CPU numbers, each one's busy % over the run (the whole
+# machine's work, ours and anyone else's) is appended, to show which side was saturated.
 measure() {
     local server=$1 port=$2 conns=$3 round=$4
     shift 4
-    local output figures rps p50 p99 non2xx errors pid
-    output=$(run_wrk "$port" "$conns" "$duration") || die "wrk failed against $server"
-    echo "$output" >"$workdir/wrk-$server-c$conns-r$round.txt"
+    local output figures rps p50 p99 non2xx errors pid cpu busy=() before=() busy_note=""
+    for cpu in ${watch_cpus:-}; do
+        before+=("$(cpu_jiffies "$cpu")")
+    done
+    local out=$workdir/wrk-$server-c$conns-r$round.txt
+    run_wrk "$port" "$conns" "$duration" >"$out" || die "wrk failed against $server"
+    output=$(<"$out")
+    local i=0
+    for cpu in ${watch_cpus:-}; do
+        busy+=("$(cpu_busy_percent "${before[i]}" "$(cpu_jiffies "$cpu")")")
+        busy_note+="  cpu$cpu ${busy[i]}%"
+        i=$(( i + 1 ))
+    done
     figures=$(parse_wrk <<<"$output") || die "could not parse wrk output:"$'\n'"$output"
     for pid in "$@"; do
         kill -0 "$pid" 2>/dev/null || die "process $pid died during the $server run (logs in $workdir)"
     done
-    echo "$server $conns $round $figures" >>"$workdir/results"
+    echo "$server $conns $round $figures ${busy[*]}" >>"$workdir/results"
     read -r rps p50 p99 non2xx errors <<<"$figures"
-    printf '  %-10s c=%-4s round %s: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
-        "$server" "$conns" "$round" "$rps" "$p50" "$p99"
+    printf '  %-10s c=%-4s round %s: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms%s' \
+        "$server" "$conns" "$round" "$rps" "$p50" "$p99" "$busy_note"
     if [ "$non2xx" -ne 0 ] || [ "$errors" -ne 0 ]; then
         printf '  !! non-2xx %s, socket errors %s' "$non2xx" "$errors"
     fi

@@ -11,15 +11,17 @@
 #
 # Servers are pinned to --server-cpu, wrk to --wrk-cpu (taskset); all traffic stays on
 # 127.0.0.1, on ports found free at run time. Everything started here is stopped by PID
-# on exit. For a fair figure use a release build, e.g. (the cpp_args only while g++ 12
-# -O3/NDEBUG warnings in src/http/serializer.cpp and src/net/endpoint.cpp stand)
-#   meson setup build-release --buildtype=release -Dbenchmarks=disabled -Dtests=false \
-#       -Dcpp_args='-Wno-error=unused-function -Wno-error=restrict'
+# on exit. For a fair figure use a release build, e.g.
+#   meson setup build-release --buildtype=release -Dbenchmarks=disabled -Dtests=false
 #   ninja -C build-release src/cmd/lb-replica
 #   bench/replica.sh --replica-bin build-release/src/cmd/lb-replica
+# Helpers shared with bench/compare.sh live in bench/lib.sh.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bench_name=replica.sh
+# shellcheck source=bench/lib.sh
+. "$repo_root/bench/lib.sh"
 
 # The body both servers answer; nginx gets it verbatim, lb-replica builds it from --id 1.
 readonly body='{"message": "Hello from Server: 1", "status": "successful"}'
@@ -34,12 +36,7 @@ server_cpu=0
 wrk_cpu=1
 
 usage() {
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
-}
-
-die() {
-    echo "replica.sh: $*" >&2
-    exit 1
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 parse_args() {
@@ -57,59 +54,7 @@ parse_args() {
             *) usage >&2; die "unknown option $1" ;;
         esac
     done
-    [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds takes a positive number"
-    [[ $duration =~ ^[1-9][0-9]*[smh]?$ ]] || die "--duration takes e.g. 5s"
-    [[ $warmup =~ ^[0-9]+[smh]?$ ]] || die "--warmup takes e.g. 1s (0 to skip)"
-    local c
-    for c in "${connections[@]}"; do
-        [[ $c =~ ^[1-9][0-9]*$ ]] || die "--connections takes numbers, e.g. \"64 256\""
-    done
-}
-
-# --- processes we own: stopped by PID on exit, never by name -------------------------
-
-pids=()
-workdir=""
-
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        # Give graceful shutdown a moment, then insist.
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ -n "$workdir" ]; then
-        rm -rf "$workdir"
-    fi
-}
-
-# A port nothing listens on right now (the kernel picks it; the tiny window before the
-# server binds it is acceptable on a bench machine).
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
-# Waits until http://127.0.0.1:PORT/home answers 200, or fails if PID dies first.
-wait_ready() {
-    local name=$1 pid=$2 port=$3
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see $workdir/$name.log)"
-        if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/home" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "$name did not answer on 127.0.0.1:$port within 10s"
+    check_common_args
 }
 
 # Both servers must answer the same body with the same content type, or the comparison
@@ -138,38 +83,25 @@ find_replica() {
 
 start_replica() {
     replica_port=$(free_port)
-    taskset -c "$server_cpu" "$replica_bin" --listen "127.0.0.1:$replica_port" --id 1 \
-        --threads 1 >"$workdir/lb-replica.log" 2>&1 &
-    replica_pid=$!
-    pids+=("$replica_pid")
+    start_pinned lb-replica "$server_cpu" "$replica_bin" --listen "127.0.0.1:$replica_port" \
+        --id 1 --threads 1
+    replica_pid=$started_pid
     wait_ready lb-replica "$replica_pid" "$replica_port"
     check_same_answer lb-replica "$replica_port"
 }
 
-# nginx runs from a private prefix so nothing touches /etc/nginx or /var/log/nginx, and
-# it is safe as root (workers drop to nobody; they open no files). keepalive_requests is
-# raised so nginx never closes a wrk connection mid-run: lb-replica has no such limit and
-# the default (1000) would make nginx pay for reconnects.
+# nginx runs from a private prefix (nginx_main_common and nginx_http_common in lib.sh)
+# so nothing touches /etc/nginx or /var/log/nginx, and it is safe as root (workers drop
+# to nobody; they open no files).
 start_nginx() {
     nginx_port=$(free_port)
     local prefix=$workdir/nginx
     mkdir -p "$prefix/logs" "$prefix/temp"
-    cat >"$prefix/nginx.conf" <<EOF
-worker_processes 1;
-pid $prefix/nginx.pid;
-error_log $prefix/logs/error.log warn;
-events {
-    worker_connections 4096;
-}
-http {
-    access_log off;
-    keepalive_timeout 65s;
-    keepalive_requests 100000000;
-    client_body_temp_path $prefix/temp/client_body;
-    proxy_temp_path $prefix/temp/proxy;
-    fastcgi_temp_path $prefix/temp/fastcgi;
-    uwsgi_temp_path $prefix/temp/uwsgi;
-    scgi_temp_path $prefix/temp/scgi;
+    {
+        nginx_main_common "$prefix"
+        echo "http {"
+        nginx_http_common "$prefix"
+        cat <<EOF
     server {
         listen 127.0.0.1:$nginx_port;
         location = /home {
@@ -179,75 +111,14 @@ http {
     }
 }
 EOF
-    taskset -c "$server_cpu" nginx -p "$prefix" -e "$prefix/logs/error.log" \
-        -c "$prefix/nginx.conf" -g 'daemon off;' >"$workdir/nginx.log" 2>&1 &
-    nginx_pid=$!
-    pids+=("$nginx_pid")
+    } >"$prefix/nginx.conf"
+    start_nginx_conf nginx "$server_cpu" "$prefix"
+    nginx_pid=$started_pid
     wait_ready nginx "$nginx_pid" "$nginx_port"
     check_same_answer nginx "$nginx_port"
 }
 
 # --- load -----------------------------------------------------------------------------
-
-# Seconds in a wrk duration such as 5s, 2m, 1h, 10.
-to_seconds() {
-    local value=$1
-    case "$value" in
-        *h) echo $(( ${value%h} * 3600 )) ;;
-        *m) echo $(( ${value%m} * 60 )) ;;
-        *s) echo "${value%s}" ;;
-        *) echo "$value" ;;
-    esac
-}
-
-# Runs wrk once; prints its output. The outer timeout bounds the run even if wrk hangs.
-run_wrk() {
-    local port=$1 conns=$2 length=$3
-    local limit=$(( $(to_seconds "$length") + 30 ))
-    timeout --kill-after=5 "$limit" taskset -c "$wrk_cpu" \
-        wrk -t1 -c"$conns" -d"$length" --latency "http://127.0.0.1:$port/home"
-}
-
-# Reads wrk --latency output on stdin; prints "rps p50_ms p99_ms non2xx socket_errors".
-parse_wrk() {
-    awk '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
-            if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
-            return v + 0
-        }
-        $1 == "50%"               { p50 = ms($2) }
-        $1 == "99%"               { p99 = ms($2) }
-        $1 == "Requests/sec:"     { rps = $2 }
-        /Non-2xx or 3xx/          { non2xx = $NF }
-        $1 == "Socket" && $2 == "errors:" {
-            # Socket errors: connect 0, read 0, write 0, timeout 0
-            gsub(",", ""); errors = $4 + $6 + $8 + $10
-        }
-        END {
-            if (rps == "" || p50 == "" || p99 == "") exit 1
-            printf "%s %.3f %.3f %d %d\n", rps, p50, p99, non2xx + 0, errors + 0
-        }'
-}
-
-# One measured run: appends "server conns round rps p50 p99 non2xx errors" to results.
-measure() {
-    local server=$1 port=$2 conns=$3 round=$4 pid=$5 output figures rps p50 p99 non2xx errors
-    output=$(run_wrk "$port" "$conns" "$duration") || die "wrk failed against $server"
-    echo "$output" >"$workdir/wrk-$server-c$conns-r$round.txt"
-    figures=$(parse_wrk <<<"$output") || die "could not parse wrk output:"$'\n'"$output"
-    kill -0 "$pid" 2>/dev/null || die "$server died during the run (see $workdir/$server.log)"
-    echo "$server $conns $round $figures" >>"$workdir/results"
-    read -r rps p50 p99 non2xx errors <<<"$figures"
-    printf '  %-10s c=%-4s round %s: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
-        "$server" "$conns" "$round" "$rps" "$p50" "$p99"
-    if [ "$non2xx" -ne 0 ] || [ "$errors" -ne 0 ]; then
-        printf '  !! non-2xx %s, socket errors %s' "$non2xx" "$errors"
-    fi
-    printf '\n'
-}
 
 run_all() {
     local conns round
@@ -324,10 +195,7 @@ main() {
     [ "$(nproc)" -ge 2 ] || echo "replica.sh: warning: fewer than 2 CPUs; server and wrk share one" >&2
     find_replica
 
-    workdir=$(mktemp -d "${TMPDIR:-/tmp}/lbd-bench-replica.XXXXXX")
-    chmod 755 "$workdir" # nginx workers run as nobody when we are root
-    trap cleanup EXIT
-    trap 'exit 130' INT TERM
+    bench_setup
 
     # Other work on the CPUs skews a run; the load averages let readers judge that.
     load_before=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -60,7 +60,7 @@ runtime::task<api_answer> run_remove(control_plane* control,
 balancer_handler::balancer_handler(const balancer_config& config, control_plane& control,
                                    std::shared_ptr<const routing_table> initial)
     : config_(config), control_(control), home_(runtime::reactor::current()),
-      table_(std::move(initial)) {}
+      table_(std::move(initial)), pool_(config.upstream_idle) {}
 
 balancer_handler::~balancer_handler() = default;
 

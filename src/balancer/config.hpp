@@ -42,6 +42,9 @@ struct balancer_config {
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds idle_timeout{60'000};
     std::uint64_t proxy_body_limit = 8 << 20;
+    // Idle keep-alive connections a worker keeps per upstream: above the number of client
+    // connections a worker sends to one replica at once, or it reconnects under load.
+    std::size_t upstream_idle = 1024;
 };
 
 } // namespace balancer

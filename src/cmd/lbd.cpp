@@ -74,6 +74,8 @@ Options:
                          (LB_HEADER_TIMEOUT_MS; default 10000)
   --idle-timeout-ms MS   close client connections idle for MS (LB_IDLE_TIMEOUT_MS;
                          default 60000)
+  --upstream-idle N      idle keep-alive connections kept per upstream and worker
+                         (LB_UPSTREAM_IDLE; default 1024)
   --admin-listen ADDR    /metrics, /ring, /stats; "off" disables (LB_ADMIN_LISTEN;
                          default 127.0.0.1:9901)
   --admin-token TOKEN    require "Authorization: Bearer TOKEN" on /add and /rm
@@ -115,6 +117,7 @@ struct raw_flags {
     std::string response_timeout_ms = cmd::env_or("LB_RESPONSE_TIMEOUT_MS", "10000");
     std::string header_timeout_ms = cmd::env_or("LB_HEADER_TIMEOUT_MS", "10000");
     std::string idle_timeout_ms = cmd::env_or("LB_IDLE_TIMEOUT_MS", "60000");
+    std::string upstream_idle = cmd::env_or("LB_UPSTREAM_IDLE", "1024");
     std::string admin_listen = cmd::env_or("LB_ADMIN_LISTEN", "127.0.0.1:9901");
     std::string admin_token = cmd::env_or("LB_ADMIN_TOKEN", "");
     std::vector<std::string> upstream_flags;
@@ -266,6 +269,7 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
     long idle_ms = 60'000;
     LBD_NUMBER(idle_ms, "idle-timeout-ms", raw.idle_timeout_ms, 1, 3'600'000);
     config.idle_timeout = std::chrono::milliseconds{idle_ms};
+    LBD_NUMBER(config.upstream_idle, "upstream-idle", raw.upstream_idle, 0, 65536);
 #undef LBD_NUMBER
     return config;
 }
@@ -306,6 +310,7 @@ int main(int argc, char** argv) {
         else if (name == "response-timeout-ms") target = &raw.response_timeout_ms;
         else if (name == "header-timeout-ms") target = &raw.header_timeout_ms;
         else if (name == "idle-timeout-ms") target = &raw.idle_timeout_ms;
+        else if (name == "upstream-idle") target = &raw.upstream_idle;
         else if (name == "admin-listen") target = &raw.admin_listen;
         else if (name == "admin-token") target = &raw.admin_token;
         else if (name != "upstream") {

@@ -35,8 +35,8 @@ std::expected<http_url, std::string> parse_http_url(std::string_view text) {
     // A port follows the last ':' unless that ':' sits inside an IPv6 literal "[...]".
     const std::size_t colon = authority.rfind(':');
     const std::size_t bracket = authority.rfind(']');
-    const bool has_port = colon != std::string_view::npos &&
-                          (bracket == std::string_view::npos || colon > bracket);
+    const bool has_port =
+        colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
     if (has_port) {
         if (!parse_count(authority.substr(colon + 1), 1, 65535)) {
             return std::unexpected("--url has a bad port in '" + std::string(authority) + "'");
@@ -76,7 +76,8 @@ Exit status: 0 when every request got a 2xx response, 1 otherwise, 2 on a bad fl
 )";
 }
 
-std::expected<load_options, std::string> parse_load_options(std::span<const std::string_view> args) {
+std::expected<load_options, std::string>
+parse_load_options(std::span<const std::string_view> args) {
     load_options options;
     bool has_url = false;
     for (std::size_t i = 0; i < args.size(); ++i) {

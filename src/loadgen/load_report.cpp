@@ -15,7 +15,9 @@ std::string fixed(double value, int decimals) {
     return text;
 }
 
-double to_ms(std::uint32_t us) { return static_cast<double>(us) / 1000.0; }
+double to_ms(std::uint32_t us) {
+    return static_cast<double>(us) / 1000.0;
+}
 
 } // namespace
 
@@ -85,8 +87,8 @@ std::string render_json(const load_report& report, const load_options& options) 
     writer.key("requests").value(report.requests);
     writer.key("connections").value(options.connections);
     writer.key("threads").value(options.threads);
-    writer.key("request_id").value(options.request_ids == request_id_mode::random ? "random"
-                                                                                  : "none");
+    writer.key("request_id")
+        .value(options.request_ids == request_id_mode::random ? "random" : "none");
     writer.key("responses").value(report.responses);
     writer.key("ok").value(report.ok);
     writer.key("failed").value(report.requests - report.ok);
@@ -119,8 +121,9 @@ std::string render_json(const load_report& report, const load_options& options) 
     writer.key("mean").raw(fixed(report.latency.mean_us / 1000.0, 3));
     writer.end_object();
     writer.key("timeline").begin_object();
-    writer.key("bucket_ms").value(
-        std::chrono::duration_cast<std::chrono::milliseconds>(report.over_time.width()).count());
+    writer.key("bucket_ms")
+        .value(std::chrono::duration_cast<std::chrono::milliseconds>(report.over_time.width())
+                   .count());
     writer.key("ok").begin_array();
     for (const timeline_bucket& bucket : report.over_time.buckets()) {
         writer.value(bucket.ok);
@@ -168,9 +171,9 @@ std::string render_table(const load_report& report, const load_options& options)
     }
     out += "\nserver        count    share\n";
     for (const auto& [id, count] : report.per_server) {
-        const double share = report.ok > 0 ? 100.0 * static_cast<double>(count) /
-                                                 static_cast<double>(report.ok)
-                                           : 0.0;
+        const double share =
+            report.ok > 0 ? 100.0 * static_cast<double>(count) / static_cast<double>(report.ok)
+                          : 0.0;
         add("%-13s %-8llu %5.1f%%\n", id.c_str(), static_cast<unsigned long long>(count), share);
     }
     if (report.unknown_server > 0) {

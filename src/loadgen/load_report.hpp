@@ -38,9 +38,9 @@ struct error_counts {
 struct load_report {
     explicit load_report(std::chrono::nanoseconds bucket_width) : over_time(bucket_width) {}
 
-    std::uint64_t requests = 0;  // attempted
-    std::uint64_t responses = 0; // got a complete response, whatever its status
-    std::uint64_t ok = 0;        // 2xx responses
+    std::uint64_t requests = 0;       // attempted
+    std::uint64_t responses = 0;      // got a complete response, whatever its status
+    std::uint64_t ok = 0;             // 2xx responses
     std::uint64_t unknown_server = 0; // 2xx responses without "Hello from Server: <ID>"
     error_counts errors;
     std::map<std::string, std::uint64_t, std::less<>> per_server;

@@ -86,8 +86,8 @@ runtime::task<void> drive_connection(shared_run* run, load_report* report, std::
         if (options.request_ids == request_id_mode::random) {
             const auto [end, ignored] =
                 std::to_chars(id_text, id_text + sizeof id_text, request_ids(random));
-            headers[header_count++] = {"X-Request-ID",
-                                       std::string_view(id_text, static_cast<std::size_t>(end - id_text))};
+            headers[header_count++] = {
+                "X-Request-ID", std::string_view(id_text, static_cast<std::size_t>(end - id_text))};
         }
         http::append_request_head(wire, "GET", options.url.target,
                                   std::span<const http::header_field>(headers, header_count),
@@ -142,7 +142,8 @@ runtime::task<void> drive_thread(shared_run* run, load_report* report, std::uint
     runtime::scope connections;
     for (std::uint32_t i = 0; i < count; ++i) {
         // Distinct seeds per connection so no two draw the same id sequence.
-        connections.spawn(drive_connection(run, report, seed + 0x9E3779B97F4A7C15ULL * (first + i + 1)));
+        connections.spawn(
+            drive_connection(run, report, seed + 0x9E3779B97F4A7C15ULL * (first + i + 1)));
     }
     co_await connections.join();
 }

@@ -7,9 +7,8 @@ namespace loadgen {
 void timeline::record(std::chrono::nanoseconds since_start, bool ok) {
     // The clock is monotonic, but a request that started before another may still be
     // recorded a little earlier than 0 in a merged clock: clamp rather than index -1.
-    const auto index = since_start.count() <= 0
-                           ? std::size_t{0}
-                           : static_cast<std::size_t>(since_start / width_);
+    const auto index =
+        since_start.count() <= 0 ? std::size_t{0} : static_cast<std::size_t>(since_start / width_);
     if (index >= buckets_.size()) {
         buckets_.resize(index + 1);
     }

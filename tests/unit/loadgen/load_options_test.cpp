@@ -53,9 +53,9 @@ TEST_CASE("defaults and every flag") {
     CHECK(defaults->timeline_bucket == std::chrono::milliseconds{100});
     CHECK(defaults->timeout == std::chrono::milliseconds{5000});
 
-    const auto all = parse({"--url=http://h:1/x", "--requests", "7", "--connections=3",
-                            "--request-id", "none", "--threads", "2", "--json",
-                            "--timeline-ms", "50", "--timeout-ms=250"});
+    const auto all =
+        parse({"--url=http://h:1/x", "--requests", "7", "--connections=3", "--request-id", "none",
+               "--threads", "2", "--json", "--timeline-ms", "50", "--timeout-ms=250"});
     REQUIRE(all);
     CHECK(all->url.target == "/x");
     CHECK(all->requests == 7);

@@ -10,9 +10,9 @@
 #include <string>
 
 #include "http/serializer.hpp"
-#include "json/json_writer.hpp"
 #include "loadgen/load_runner.hpp"
 #include "net/worker_pool.hpp"
+#include "json/json_writer.hpp"
 
 namespace {
 
