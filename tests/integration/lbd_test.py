@@ -1118,6 +1118,15 @@ class Lifecycle(unittest.TestCase):
         finally:
             lbd.close()
 
+    def test_docker_backend_without_a_daemon_fails_clearly(self):
+        # A socket path where no daemon listens: one clear start-up error, exit 1.
+        missing = f"/tmp/lbtest-no-docker-{os.getpid()}.sock"
+        done = subprocess.run([LBD, "--backend", "docker", "--docker-socket", missing,
+                               "--listen", "127.0.0.1:0", "--admin-listen", "off"],
+                              capture_output=True, timeout=20)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn(b"Docker daemon unreachable at unix:" + missing.encode(), done.stderr)
+
     def test_help_and_bad_flags(self):
         done = subprocess.run([LBD, "--help"], capture_output=True, timeout=10)
         self.assertEqual(done.returncode, 0)
