@@ -159,7 +159,11 @@ runtime::task<bool> control_plane::start_initial() {
         record.id = id;
         auto spawned = co_await backend_->spawn(record.name, record.id);
         if (!spawned) {
-            startup_error_ = "cannot start replica " + record.name + ": " + spawned.error().message;
+            std::string_view reason = spawned.error().message;
+            if (reason.starts_with("<Error> ")) {
+                reason.remove_prefix(8); // the API's prefix; this goes to a terminal
+            }
+            startup_error_ = "cannot start replica " + record.name + ": " + std::string(reason);
             co_return false;
         }
         record.address = *spawned;
