@@ -60,9 +60,26 @@ runtime::task<api_answer> run_remove(control_plane* control,
 balancer_handler::balancer_handler(const balancer_config& config, control_plane& control,
                                    std::shared_ptr<const routing_table> initial)
     : config_(config), control_(control), home_(runtime::reactor::current()),
-      table_(std::move(initial)), pool_(config.upstream_idle) {}
+      table_(std::move(initial)), pool_(config.upstream_idle) {
+    calls_.spawn(deadlines_.run(std::chrono::milliseconds{50}));
+}
 
 balancer_handler::~balancer_handler() = default;
+
+void balancer_handler::on_stop() { deadlines_.stop(); }
+
+runtime::task<void> balancer_handler::drain() { co_await calls_.join(); }
+
+runtime::task<net::response_event>
+balancer_handler::next_event(net::client_connection& connection) {
+    runtime::deadline_list::wait timed{deadlines_, clock::now() + config_.response_timeout};
+    net::response_event event =
+        co_await connection.next(std::chrono::milliseconds::max(), timed.slot());
+    if (event.what == net::response_event::kind::failed) {
+        event.error = timed.outcome(event.error);
+    }
+    co_return event;
+}
 
 std::uint64_t balancer_handler::body_limit(const http::request_head& head) const {
     return is_control_path(head.path) ? 64 * 1024 : config_.proxy_body_limit;
@@ -235,7 +252,7 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
         connection->expect_response_to(request.head.method);
         sent_at = clock::now();
         const int sent = co_await connection->send(wire, config_.response_timeout);
-        event = sent == 0 ? co_await connection->next(config_.response_timeout)
+        event = sent == 0 ? co_await next_event(*connection)
                           : net::response_event{net::response_event::kind::failed, {}, sent};
         if (event.what == net::response_event::kind::head) {
             break;
@@ -263,7 +280,7 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
     if (status == 404) {
         // The spec's message replaces the replica's own 404.
         do {
-            event = co_await connection->next(config_.response_timeout);
+            event = co_await next_event(*connection);
         } while (event.what == net::response_event::kind::body);
         if (event.what == net::response_event::kind::complete) {
             pool_.give_back(target.pool_key, std::move(*connection));
@@ -307,7 +324,7 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
 
     bool flushed = false;
     for (;;) {
-        event = co_await connection->next(config_.response_timeout);
+        event = co_await next_event(*connection);
         if (event.what == net::response_event::kind::complete) {
             break;
         }

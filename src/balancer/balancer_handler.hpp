@@ -18,6 +18,7 @@
 #include "balancer/upstream_pool.hpp"
 #include "json/control_payload.hpp"
 #include "net/http_server.hpp"
+#include "runtime/deadline_list.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/scope.hpp"
 
@@ -33,6 +34,8 @@ public:
 
     std::uint64_t body_limit(const http::request_head& head) const override;
     runtime::task<void> handle(net::request_context& request) override;
+    void on_stop() override;
+    runtime::task<void> drain() override;
 
     // Worker thread: installs a new routing table (from control's message).
     void adopt(std::shared_ptr<const routing_table> table);
@@ -53,6 +56,8 @@ private:
                                           const upstream_target& target, std::string_view wire,
                                           bool may_resend);
     void build_upstream_request(const net::request_context& request, std::string& wire) const;
+    // The upstream's next response event, within --response-timeout-ms (-ETIMEDOUT).
+    runtime::task<net::response_event> next_event(net::client_connection& connection);
 
     const balancer_config& config_;
     control_plane& control_;
@@ -62,6 +67,8 @@ private:
     worker_metrics metrics_;
     json::control_payload_parser payload_parser_;
     std::minstd_rand random_{std::random_device{}()};
+    // Upstream response deadlines: one timer for the worker, not one per receive.
+    runtime::deadline_list deadlines_;
     runtime::scope calls_;
 };
 

@@ -71,7 +71,11 @@ void client_connection::expect_response_to(http::method method) {
     reusable_ = false;
 }
 
-runtime::task<response_event> client_connection::next(milliseconds timeout) {
+runtime::task<response_event> client_connection::next(milliseconds timeout,
+                                                      runtime::cancel_slot* slot) {
+    const std::chrono::nanoseconds receive_timeout =
+        timeout == milliseconds::max() ? std::chrono::nanoseconds::max()
+                                       : std::chrono::nanoseconds{timeout};
     for (;;) {
         if (need_bytes_ && input_.empty()) {
             lease_.release();
@@ -84,7 +88,7 @@ runtime::task<response_event> client_connection::next(milliseconds timeout) {
                 }
                 co_return response_event{response_event::kind::failed, {}, -ECONNRESET};
             }
-            runtime::received got = co_await runtime::receive_some(fd_, timeout);
+            runtime::received got = co_await runtime::receive_some(fd_, receive_timeout, slot);
             if (got.result == 0) {
                 at_eof_ = true;
                 continue;

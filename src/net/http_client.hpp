@@ -19,6 +19,7 @@
 #include "http/response_parser.hpp"
 #include "net/endpoint.hpp"
 #include "runtime/buffer_ring.hpp"
+#include "runtime/io.hpp"
 #include "runtime/task.hpp"
 
 namespace net {
@@ -53,8 +54,10 @@ public:
     void expect_response_to(http::method method);
 
     // The next event of the current response: head (then head() is valid), body pieces,
-    // complete, or failed. `timeout` bounds the wait for each receive.
-    runtime::task<response_event> next(milliseconds timeout);
+    // complete, or failed. `timeout` bounds the wait for each receive (milliseconds::max()
+    // for none); `slot`, when given, lets the caller cancel a pending receive (a
+    // deadline_list does, instead of a kernel timeout per receive).
+    runtime::task<response_event> next(milliseconds timeout, runtime::cancel_slot* slot = nullptr);
 
     const http::response_head& head() const { return parser_->head(); }
     // True once any byte of the current response arrived (retry decisions).

@@ -84,7 +84,7 @@ runtime::task<bool> flush_response(request_context& request) {
 runtime::task<void> http_server::serve(int listen_fd) {
     runtime::acceptor accepting{listen_fd};
     acceptor_ = &accepting;
-    connections_.spawn(sweep_deadlines());
+    connections_.spawn(deadlines_.run(100ms));
     while (!stopping_) {
         const int fd = co_await accepting.next();
         if (fd >= 0) {
@@ -97,32 +97,20 @@ runtime::task<void> http_server::serve(int listen_fd) {
     co_await accepting.stop();
     acceptor_ = nullptr;
     co_await connections_.join();
-}
-
-runtime::task<void> http_server::sweep_deadlines() {
-    using namespace std::chrono_literals;
-    while (!stopping_) {
-        co_await runtime::sleep_for(100ms).with_cancel(&sweeper_sleep_);
-        const auto now = clock::now();
-        for (connection_state* state = first_; state != nullptr; state = state->next_) {
-            if (state->receiving_ && !state->timed_out_ && now >= state->deadline_) {
-                state->timed_out_ = true;
-                state->receive_.cancel();
-            }
-        }
-    }
+    co_await handler_.drain();
 }
 
 void http_server::stop() {
     stopping_ = true;
-    sweeper_sleep_.cancel();
+    deadlines_.stop();
+    handler_.on_stop();
     if (acceptor_ != nullptr) {
         acceptor_->request_stop();
     }
     // Idle connections wait in a receive between requests: cancel it and they close.
     for (connection_state* state = first_; state != nullptr; state = state->next_) {
-        if (state->idle_) {
-            state->receive_.cancel();
+        if (state->idle_ && state->receiving_ != nullptr) {
+            state->receiving_->slot()->cancel();
         }
     }
 }
@@ -166,15 +154,16 @@ runtime::task<void> http_server::serve_connection(int fd) {
                                     : std::max<std::chrono::nanoseconds>(
                                           1ms, head_deadline - clock::now());
             }
-            state.idle_ = between_requests;
-            state.deadline_ = clock::now() + timeout;
-            state.receiving_ = true;
-            runtime::received got = co_await runtime::receive_some(
-                fd, std::chrono::nanoseconds::max(), &state.receive_);
-            state.receiving_ = false;
-            state.idle_ = false;
-            if (got.result == -ECANCELED && std::exchange(state.timed_out_, false)) {
-                got.result = -ETIMEDOUT;
+            runtime::received got;
+            {
+                runtime::deadline_list::wait timed{deadlines_, clock::now() + timeout};
+                state.idle_ = between_requests;
+                state.receiving_ = &timed;
+                got = co_await runtime::receive_some(fd, std::chrono::nanoseconds::max(),
+                                                     timed.slot());
+                state.receiving_ = nullptr;
+                state.idle_ = false;
+                got.result = timed.outcome(got.result);
             }
             if (got.result == -ETIMEDOUT && !head_done &&
                 (parser.in_message() || first_request)) {

@@ -19,6 +19,7 @@
 #include "http/parse_step.hpp"
 #include "http/request_head.hpp"
 #include "runtime/acceptor.hpp"
+#include "runtime/deadline_list.hpp"
 #include "runtime/io.hpp"
 #include "runtime/scope.hpp"
 #include "runtime/task.hpp"
@@ -55,6 +56,10 @@ public:
     virtual ~request_handler() = default;
     // The body limit for a request whose head just arrived (413 above it).
     virtual std::uint64_t body_limit(const http::request_head& head) const;
+    // Called when the server stops accepting; drain() is awaited once every connection
+    // has closed, for the handler's own detached work. Both on the server's thread.
+    virtual void on_stop() {}
+    virtual runtime::task<void> drain() { co_return; }
     // Answers one request. Runs on the connection's thread; must not throw.
     virtual runtime::task<void> handle(request_context& request) = 0;
 };
@@ -81,13 +86,10 @@ public:
     std::size_t connections() const noexcept { return connections_.live(); }
 
 private:
-    // Receives wait without a kernel timeout each; a sweeper cancels the ones whose
-    // deadline passed (one timer per worker instead of one per receive).
+    // Receives wait without a kernel timeout each: their deadlines are in deadlines_ (one
+    // timer per worker instead of one per receive).
     struct connection_state {
-        runtime::cancel_slot receive_;
-        std::chrono::steady_clock::time_point deadline_{};
-        bool receiving_ = false;
-        bool timed_out_ = false;
+        runtime::deadline_list::wait* receiving_ = nullptr;
         bool idle_ = false;
         connection_state* prev_ = nullptr;
         connection_state* next_ = nullptr;
@@ -95,7 +97,6 @@ private:
     struct registration;
 
     runtime::task<void> serve_connection(int fd);
-    runtime::task<void> sweep_deadlines();
 
     request_handler& handler_;
     server_limits limits_;
@@ -103,7 +104,7 @@ private:
     runtime::acceptor* acceptor_ = nullptr;
     connection_state* first_ = nullptr;
     bool stopping_ = false;
-    runtime::cancel_slot sweeper_sleep_;
+    runtime::deadline_list deadlines_;
 };
 
 } // namespace net

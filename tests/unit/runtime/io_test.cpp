@@ -15,6 +15,7 @@
 
 #include "runtime/acceptor.hpp"
 #include "runtime/child_process.hpp"
+#include "runtime/deadline_list.hpp"
 #include "runtime/io.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/scope.hpp"
@@ -333,4 +334,38 @@ TEST_CASE("a refused io_uring_setup names the likely causes") {
 TEST_CASE("one reactor per thread") {
     runtime::reactor loop;
     CHECK_THROWS_AS(runtime::reactor{}, runtime::startup_error);
+}
+
+TEST_CASE("a deadline list times out waits with one timer and stops at once") {
+    runtime::reactor loop;
+    auto scenario = []() -> task<void> {
+        runtime::deadline_list deadlines;
+        runtime::scope group;
+        group.spawn(deadlines.run(10ms));
+        socket_pair pair;
+        const auto start = std::chrono::steady_clock::now();
+        int late = 0;
+        {
+            runtime::deadline_list::wait timed{deadlines, start + 30ms};
+            auto got = co_await runtime::receive_some(pair.fds[0], std::chrono::nanoseconds::max(),
+                                                      timed.slot());
+            late = timed.outcome(got.result);
+        }
+        CHECK(late == -ETIMEDOUT);
+        CHECK(std::chrono::steady_clock::now() - start >= 30ms);
+
+        // A wait that completes in time is untouched.
+        CHECK(::write(pair.fds[1], "y", 1) == 1);
+        int on_time = 0;
+        {
+            runtime::deadline_list::wait timed{deadlines, std::chrono::steady_clock::now() + 1s};
+            auto got = co_await runtime::receive_some(pair.fds[0], std::chrono::nanoseconds::max(),
+                                                      timed.slot());
+            on_time = timed.outcome(got.result);
+        }
+        CHECK(on_time == 1);
+        deadlines.stop();
+        co_await group.join();
+    };
+    loop.block_on(scenario());
 }
