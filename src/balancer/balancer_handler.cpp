@@ -88,6 +88,8 @@ std::uint64_t balancer_handler::body_limit(const http::request_head& head) const
 void balancer_handler::adopt(std::shared_ptr<const routing_table> table) {
     table_ = std::move(table);
     pool_.retain_only(*table_);
+    in_flight_.assign(table_->targets.size(), 0);
+    in_flight_total_ = 0;
 }
 
 runtime::task<void> balancer_handler::handle(net::request_context& request) {
@@ -194,14 +196,31 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
     const std::uint64_t random_id = 100000 + random_() % 900000;
     const hashing::request_key key =
         extract_key(config_.key, request.head, request.client_ip, random_id);
-    std::size_t index = ring.lookup(key);
+    // The worker's own in-flight counts (bounded loads); other algorithms ignore them.
+    const bool counting = table == table_ && in_flight_.size() == table->targets.size();
+    const hashing::replica_loads loads =
+        counting ? hashing::replica_loads{in_flight_, in_flight_total_} : hashing::replica_loads{};
+    std::size_t index = ring.lookup(key, loads);
     std::string wire;
     build_upstream_request(request, wire);
     const bool idempotent = http::is_idempotent(request.head.method);
 
     for (int tries = 0;; ++tries) {
         const upstream_target& target = table->targets[index];
+        replica_counters& counters = metrics_.replicas[target.name];
+        const bool counted = table == table_ && index < in_flight_.size();
+        if (counted) {
+            ++in_flight_[index];
+            ++in_flight_total_;
+        }
+        ++counters.in_flight;
         const attempt_result result = co_await attempt(request, target, wire, idempotent);
+        --metrics_.replicas[target.name].in_flight;
+        // Only if no new table reset the counts meanwhile.
+        if (counted && table == table_) {
+            --in_flight_[index];
+            --in_flight_total_;
+        }
         if (result == attempt_result::answered) {
             co_return;
         }
@@ -215,7 +234,12 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
         control_.reactor().post(
             [control, name = target.name]() mutable { control->report_suspect(std::move(name)); });
         if (tries == 0 && result == attempt_result::unreachable) {
-            const std::size_t next = ring.lookup_excluding(key, index);
+            // The counts may have been reset while this request waited: take them afresh.
+            const bool still_current = table == table_ && in_flight_.size() == table->targets.size();
+            const std::size_t next = ring.lookup_excluding(
+                key, index,
+                still_current ? hashing::replica_loads{in_flight_, in_flight_total_}
+                              : hashing::replica_loads{});
             if (next != hashing::ring_snapshot::no_replica) {
                 ++metrics_.replicas[target.name].retried;
                 index = next;

@@ -65,6 +65,10 @@ private:
     std::shared_ptr<const routing_table> table_;
     upstream_pool pool_;
     worker_metrics metrics_;
+    // Requests in flight per replica of table_ (for `bounded`), and their sum. Reset when a
+    // new table arrives; a request started under an older table leaves them alone.
+    std::vector<std::uint32_t> in_flight_;
+    std::uint64_t in_flight_total_ = 0;
     json::control_payload_parser payload_parser_;
     std::minstd_rand random_{std::random_device{}()};
     // Upstream response deadlines: one timer for the worker, not one per receive.
