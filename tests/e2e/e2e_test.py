@@ -16,6 +16,7 @@ import unittest
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LBD = os.environ.get("LBD", "")
 PROJECT = "lbde2e"
 INSTANCE = "compose"
 
@@ -157,6 +158,50 @@ class Compose(unittest.TestCase):
         self.assertEqual(status, 200, body)
         self.assertEqual(self.rep()["N"], 3)
         self.assertTrue(wait_for(lambda: not ({"S5", "S6"} & set(managed_containers(True))), 20))
+
+    def host_lbd(self, image):
+        """A second lbd on the host, with no replicas and its own instance label."""
+        port = free_port()
+        process = subprocess.Popen([LBD, "--backend", "docker", "--replicas", "0",
+                                    "--listen", f"127.0.0.1:{port}", "--admin-listen", "off",
+                                    "--docker-instance", "e2e-errors",
+                                    "--docker-network", "lbd-net", "--replica-image", image],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def serving():
+            try:
+                return http("GET", "/rep", port=port)[0] == 200
+            except OSError:
+                return False
+        if not wait_for(serving, 20, 0.1):
+            process.kill()
+            process.wait(timeout=10)
+            self.fail("the second lbd did not start")
+        return process, port
+
+    def test_2b_add_reports_daemon_errors_and_creates_nothing(self):
+        # /add must answer a clear JSON error and leave no container behind when the image
+        # is missing, and 409 when the name is taken by a container that is not its own.
+        if not LBD or not os.path.exists(LBD):
+            self.skipTest("LBD (the lbd binary) not given")
+        for image, name, status, words in (
+                ("lbd-e2e-no-such-image:latest", "S9", 500,
+                 "image 'lbd-e2e-no-such-image:latest' not found"),
+                ("lb-replica:latest", "Server1", 409, "already exists")):
+            process, port = self.host_lbd(image)
+            try:
+                got, body = http("POST", "/add", json.dumps({"n": 1, "hostnames": [name]}),
+                                 port=port)
+                self.assertEqual(got, status, body)
+                self.assertIn(words, json.loads(body)["message"])
+                self.assertEqual(json.loads(http("GET", "/rep", port=port)[1])["message"]["N"], 0)
+                listed = docker("ps", "-a", "--filter", "label=lbd.instance=e2e-errors",
+                                "--format", "{{.Names}}").stdout.split()
+                self.assertEqual(listed, [], "a failed /add must leave nothing behind")
+            finally:
+                process.terminate()
+                process.wait(timeout=20)
+        self.assertEqual(self.rep()["N"], 3)
 
     def test_3_killed_replica_is_replaced(self):
         before = managed_containers()["Server2"]
