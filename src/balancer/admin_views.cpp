@@ -21,9 +21,17 @@ std::string_view health_name(int state) {
 
 runtime::task<worker_metrics> control_plane::collect_metrics() {
     worker_metrics total;
-    for (auto& worker : workers_) {
+    // A copy: workers_ may be cleared (detach) while this waits.
+    std::vector<balancer_handler*> handlers;
+    for (const auto& worker : workers_) {
+        handlers.push_back(worker.handler);
+    }
+    for (std::size_t i = 0; i < handlers.size(); ++i) {
+        if (workers_.size() != handlers.size()) {
+            break; // detached: the workers are stopping
+        }
         // Each worker copies its own counters on its own thread: nothing is shared.
-        balancer_handler* handler = worker.handler;
+        balancer_handler* handler = handlers[i];
         runtime::remote_call<worker_metrics> call{handler->home(), handler->scope(),
                                                   [handler] { return copy_metrics(handler); }};
         const worker_metrics copy = co_await call;

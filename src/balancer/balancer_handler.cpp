@@ -61,14 +61,18 @@ balancer_handler::balancer_handler(const balancer_config& config, control_plane&
                                    std::shared_ptr<const routing_table> initial)
     : config_(config), control_(control), home_(runtime::reactor::current()),
       table_(std::move(initial)), pool_(config.upstream_idle) {
-    calls_.spawn(deadlines_.run(std::chrono::milliseconds{50}));
+    timers_.spawn(deadlines_.run(std::chrono::milliseconds{50}));
 }
 
 balancer_handler::~balancer_handler() = default;
 
-void balancer_handler::on_stop() { deadlines_.stop(); }
+void balancer_handler::on_stop() {}
 
-runtime::task<void> balancer_handler::drain() { co_await calls_.join(); }
+runtime::task<void> balancer_handler::drain() {
+    co_await calls_.join();
+    deadlines_.stop();
+    co_await timers_.join();
+}
 
 runtime::task<net::response_event>
 balancer_handler::next_event(net::client_connection& connection) {
@@ -152,8 +156,9 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
     std::string_view forwarded_for;
     bool has_host = false;
     for (const auto& field : head.headers) {
+        // Expect: lbd has answered 100 Continue itself and holds the whole body.
         if (http::is_hop_by_hop(field.name, head.headers) ||
-            http::iequals(field.name, "Content-Length")) {
+            http::iequals(field.name, "Content-Length") || http::iequals(field.name, "Expect")) {
             continue;
         }
         if (http::iequals(field.name, "X-Forwarded-For")) {
@@ -287,8 +292,9 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
         if (event.error == -ETIMEDOUT) {
             co_return attempt_result::timed_out;
         }
-        // A pooled connection the replica had closed meanwhile: once more, on a fresh one.
-        if (reused && nothing_back) {
+        // A pooled connection the replica had closed meanwhile: once more, on a fresh one,
+        // unless a non-idempotent request was written and might have been processed.
+        if (reused && nothing_back && (may_resend || sent < 0)) {
             continue;
         }
         // No response byte came back: another replica may take it if the method allows.

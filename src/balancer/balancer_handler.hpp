@@ -71,8 +71,10 @@ private:
     std::uint64_t in_flight_total_ = 0;
     json::control_payload_parser payload_parser_;
     std::minstd_rand random_{std::random_device{}()};
-    // Upstream response deadlines: one timer for the worker, not one per receive.
+    // Upstream response deadlines: one timer for the worker, not one per receive. The
+    // sweeper has its own scope, so that it runs until every request has drained.
     runtime::deadline_list deadlines_;
+    runtime::scope timers_;
     runtime::scope calls_;
 };
 

@@ -79,6 +79,19 @@ void control_plane::attach(std::vector<worker_link> workers) {
     });
 }
 
+void control_plane::detach() {
+    if (reactor_ == nullptr || !thread_.joinable()) {
+        return;
+    }
+    std::promise<void> done;
+    auto finished = done.get_future();
+    reactor_->post([this, &done] {
+        workers_.clear();
+        done.set_value();
+    });
+    finished.wait();
+}
+
 void control_plane::stop() {
     if (reactor_ != nullptr && thread_.joinable()) {
         reactor_->post([this] { stopping_ = true; });
@@ -237,10 +250,13 @@ runtime::task<void> control_plane::check(std::string name) {
     const net::endpoint address = record->address;
     const bool passed = co_await heartbeat(address);
     record = find(name); // the table may have changed while we waited
-    if (record == nullptr || !(record->address.to_string() == address.to_string())) {
+    if (record == nullptr) {
         co_return;
     }
     record->probing = false;
+    if (record->address.to_string() != address.to_string()) {
+        co_return; // a probe of the replica this one replaced
+    }
     if (record->respawning) {
         co_return;
     }
@@ -380,19 +396,22 @@ runtime::task<void> control_plane::publish() {
     }
     ++counters_.ring_changes;
 
-    // Send to every worker; each swaps its own pointer and acknowledges by message.
-    std::size_t pending = workers_.size();
+    // Send to every worker; each swaps its own pointer and acknowledges by message. The
+    // count is shared, not in this frame: a late acknowledgement must find it alive.
+    auto pending = std::make_shared<std::size_t>(0);
     runtime::reactor* home = reactor_;
     for (auto& worker : workers_) {
-        worker.post([handler = worker.handler, table, home, &pending] {
+        const bool sent = worker.post([handler = worker.handler, table, home, pending] {
             handler->adopt(table);
-            home->post([&pending] { --pending; });
+            home->post([pending] { --*pending; });
         });
+        if (sent) {
+            ++*pending; // a worker that is gone routes nothing: no acknowledgement to wait for
+        }
     }
-    // Acknowledgements arrive as messages; a worker that has exited never answers, so the
-    // wait is bounded.
-    const auto deadline = std::chrono::steady_clock::now() + 2s;
-    while (pending > 0 && std::chrono::steady_clock::now() < deadline) {
+    // Bounded all the same: a worker that stops after taking the message never answers.
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (*pending > 0 && std::chrono::steady_clock::now() < deadline) {
         co_await runtime::sleep_for(1ms);
     }
 }

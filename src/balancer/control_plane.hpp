@@ -37,9 +37,10 @@ struct api_answer {
     std::string body; // JSON
 };
 
-// How control reaches one worker: a thread-safe post, and the worker's handler.
+// How control reaches one worker: a thread-safe post (false when the worker is gone), and
+// the worker's handler.
 struct worker_link {
-    std::move_only_function<void(std::move_only_function<void()>)> post;
+    std::move_only_function<bool(std::move_only_function<void()>)> post;
     balancer_handler* handler = nullptr;
 };
 
@@ -56,6 +57,9 @@ public:
     std::shared_ptr<const routing_table> current() const;
     // Connects the workers; they get the current table at once (thread-safe).
     void attach(std::vector<worker_link> workers);
+    // Forgets the workers before they stop, and waits until control has (thread-safe):
+    // from then on nothing is sent to them (tables, metrics requests).
+    void detach();
     // Stops health checks and every replica, then the thread (thread-safe); join() waits.
     void stop();
     void join();

@@ -378,7 +378,7 @@ int main(int argc, char** argv) {
         std::vector<balancer::worker_link> links;
         for (std::size_t worker = 0; worker < handlers.size(); ++worker) {
             links.push_back({[&pool, worker](std::move_only_function<void()> function) {
-                                 pool.post(worker, std::move(function));
+                                 return pool.post(worker, std::move(function));
                              },
                              handlers[worker]});
         }
@@ -393,6 +393,9 @@ int main(int argc, char** argv) {
         const int signal_number = main_loop.block_on(signals.next());
         balancer::log_event("info", "shutdown",
                             {{"signal", signal_number > 0 ? sigabbrev_np(signal_number) : "?"}});
+        // Control stops talking to the workers first, then they drain, then control stops
+        // the replicas.
+        control.detach();
         pool.stop();
         pool.join();
         control.stop();

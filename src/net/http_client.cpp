@@ -19,7 +19,8 @@ client_connection::client_connection(client_connection&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)), parser_(std::move(other.parser_)),
       lease_(std::move(other.lease_)), input_(std::exchange(other.input_, {})),
       need_bytes_(other.need_bytes_), received_any_(other.received_any_),
-      reusable_(other.reusable_), at_eof_(other.at_eof_) {}
+      reusable_(other.reusable_), at_eof_(other.at_eof_),
+      skipping_interim_(other.skipping_interim_) {}
 
 client_connection& client_connection::operator=(client_connection&& other) noexcept {
     if (this != &other) {
@@ -34,6 +35,7 @@ client_connection& client_connection::operator=(client_connection&& other) noexc
         received_any_ = other.received_any_;
         reusable_ = other.reusable_;
         at_eof_ = other.at_eof_;
+        skipping_interim_ = other.skipping_interim_;
     }
     return *this;
 }
@@ -69,6 +71,7 @@ void client_connection::expect_response_to(http::method method) {
     parser_->set_request_method(method);
     received_any_ = false;
     reusable_ = false;
+    skipping_interim_ = false;
 }
 
 runtime::task<response_event> client_connection::next(milliseconds timeout,
@@ -107,12 +110,28 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
         case http::parse_event::need_more:
             break;
         case http::parse_event::headers_complete:
+            if (parser_->head().status == 101) {
+                co_return response_event{response_event::kind::failed, {}, -EPROTO};
+            }
+            if (parser_->head().status < 200) {
+                // 100 Continue and other interim answers: the final one follows.
+                skipping_interim_ = true;
+                break;
+            }
             co_return response_event{response_event::kind::head};
         case http::parse_event::body:
             co_return response_event{response_event::kind::body, step.body};
         case http::parse_event::message_complete:
+            if (std::exchange(skipping_interim_, false)) {
+                break;
+            }
             // Bytes after a complete response on an idle connection are a broken upstream.
             reusable_ = parser_->head().keep_alive && input_.empty() && !at_eof_;
+            // An idle pooled connection must not pin a receive buffer of the worker.
+            if (input_.empty()) {
+                lease_.release();
+                need_bytes_ = true;
+            }
             co_return response_event{response_event::kind::complete};
         case http::parse_event::error:
             co_return response_event{response_event::kind::failed, {}, -EPROTO};

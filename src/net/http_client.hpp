@@ -79,6 +79,7 @@ private:
     bool received_any_ = false;
     bool reusable_ = false;
     bool at_eof_ = false;
+    bool skipping_interim_ = false; // inside a 1xx answer, waiting for the final one
 };
 
 struct fetched_response {

@@ -84,7 +84,7 @@ runtime::task<bool> flush_response(request_context& request) {
 runtime::task<void> http_server::serve(int listen_fd) {
     runtime::acceptor accepting{listen_fd};
     acceptor_ = &accepting;
-    connections_.spawn(deadlines_.run(100ms));
+    timers_.spawn(deadlines_.run(100ms));
     while (!stopping_) {
         const int fd = co_await accepting.next();
         if (fd >= 0) {
@@ -96,13 +96,16 @@ runtime::task<void> http_server::serve(int listen_fd) {
     }
     co_await accepting.stop();
     acceptor_ = nullptr;
+    // NOTE: timeouts keep running while connections drain: a half-sent request still
+    // ends with 408 and a hung upstream with 504, so shutdown always finishes.
     co_await connections_.join();
     co_await handler_.drain();
+    deadlines_.stop();
+    co_await timers_.join();
 }
 
 void http_server::stop() {
     stopping_ = true;
-    deadlines_.stop();
     handler_.on_stop();
     if (acceptor_ != nullptr) {
         acceptor_->request_stop();

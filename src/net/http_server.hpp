@@ -104,7 +104,9 @@ private:
     runtime::acceptor* acceptor_ = nullptr;
     connection_state* first_ = nullptr;
     bool stopping_ = false;
+    // The sweeper runs in its own scope: it must outlive the connections it times out.
     runtime::deadline_list deadlines_;
+    runtime::scope timers_;
 };
 
 } // namespace net

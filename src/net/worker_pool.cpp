@@ -109,12 +109,14 @@ worker_pool::~worker_pool() {
     join();
 }
 
-void worker_pool::post(std::size_t index, std::move_only_function<void()> function) {
+bool worker_pool::post(std::size_t index, std::move_only_function<void()> function) {
     worker& target = *workers_.at(index);
     std::lock_guard lock(target.mutex);
-    if (target.reactor != nullptr) {
-        target.reactor->post(std::move(function));
+    if (target.reactor == nullptr) {
+        return false;
     }
+    target.reactor->post(std::move(function));
+    return true;
 }
 
 void worker_pool::stop() {

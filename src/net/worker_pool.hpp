@@ -46,8 +46,9 @@ public:
     const endpoint& local_endpoint() const noexcept { return local_; }
     std::size_t size() const noexcept { return workers_.size(); }
 
-    // Runs `function` on worker `index`'s thread. Thread-safe.
-    void post(std::size_t index, std::move_only_function<void()> function);
+    // Runs `function` on worker `index`'s thread. Thread-safe. False when that worker is
+    // not serving (not started yet, or already drained): the function was dropped.
+    bool post(std::size_t index, std::move_only_function<void()> function);
     // Stops every worker: no new connections, idle ones closed, in-flight ones finish.
     void stop();
     // Waits until every worker has drained and exited.

@@ -310,8 +310,13 @@ docker_api::list(const std::vector<std::string>& labels, const std::string& netw
 }
 
 runtime::task<docker_error> docker_api::follow_events(const std::vector<std::string>& labels,
-                                                      event_handler on_event, int* stream_fd) {
+                                                      event_handler on_event, int* stream_fd,
+                                                      const bool* stop) {
     auto connection = co_await net::client_connection::open(socket_, call_timeout);
+    if (connection && *stop) {
+        co_await connection->close();
+        co_return docker_error{0, "stopped"};
+    }
     if (!connection) {
         co_return docker_error{0, "Docker daemon unreachable at " + socket_.to_string() + ": " +
                                       std::strerror(-connection.error())};
@@ -336,7 +341,7 @@ runtime::task<docker_error> docker_api::follow_events(const std::vector<std::str
     json::object_splitter splitter;
     simdjson::dom::parser parser;
     docker_error ended{0, "events stream ended"};
-    for (;;) {
+    while (!*stop) {
         // The stream is idle for as long as nothing happens: wait for days, not seconds.
         const net::response_event event = co_await connection->next(std::chrono::hours{24 * 365});
         if (event.what == net::response_event::kind::head) {
@@ -361,9 +366,13 @@ runtime::task<docker_error> docker_api::follow_events(const std::vector<std::str
             if (doc["Action"].get_string().get(action)) {
                 return;
             }
+            std::string_view id;
+            if (doc["Actor"]["ID"].get_string().get(id)) {
+                id = {};
+            }
             std::map<std::string, std::string> attributes;
             read_labels(doc["Actor"]["Attributes"], attributes);
-            on_event(std::string(action), attributes);
+            on_event(std::string(action), std::string(id), attributes);
         });
     }
     *stream_fd = -1;

@@ -62,13 +62,15 @@ public:
     runtime::task<docker_result<std::vector<container_info>>>
     list(const std::vector<std::string>& labels, const std::string& network);
 
-    // Follows GET /events for containers with `labels`; calls on_event(action, name label
-    // value, attributes) per event until the stream ends or fails (then returns the error).
-    // `stream_fd` receives the connection's fd so that the caller can cancel it.
-    using event_handler = std::function<void(const std::string& action,
+    // Follows GET /events for containers with `labels`; calls on_event(action, container
+    // id, attributes) per event until the stream ends or fails (then returns the error), or
+    // until *stop is set. `stream_fd` receives the connection's fd while it is open, so that
+    // the caller can shut it down.
+    using event_handler = std::function<void(const std::string& action, const std::string& id,
                                              const std::map<std::string, std::string>& attributes)>;
     runtime::task<docker_error> follow_events(const std::vector<std::string>& labels,
-                                              event_handler on_event, int* stream_fd);
+                                              event_handler on_event, int* stream_fd,
+                                              const bool* stop);
 
     const std::string& version_prefix() const noexcept { return prefix_; }
 

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <sys/socket.h>
+
 namespace orchestrator {
 
 using namespace std::chrono_literals;
@@ -183,7 +185,8 @@ runtime::task<void> docker_orchestrator::remove_all(std::chrono::milliseconds gr
         co_await remove(name, std::min<std::chrono::milliseconds>(grace, 2s));
     }
     if (events_fd_ >= 0) {
-        runtime::cancel_all_on(events_fd_);
+        // shutdown, not a cancel: a receive armed after this point still sees the end.
+        ::shutdown(events_fd_, SHUT_RDWR);
     }
     events_backoff_.cancel();
     co_await background_.join();
@@ -194,7 +197,8 @@ runtime::task<void> docker_orchestrator::follow_events() {
     while (!stopping_) {
         docker_error ended = co_await api_.follow_events(
             instance_filter(),
-            [this](const std::string& action, const std::map<std::string, std::string>& attributes) {
+            [this](const std::string& action, const std::string& id,
+                   const std::map<std::string, std::string>& attributes) {
                 if (action != "die" && action != "oom") {
                     return;
                 }
@@ -202,8 +206,11 @@ runtime::task<void> docker_orchestrator::follow_events() {
                 if (name == attributes.end()) {
                     return;
                 }
+                // By id, not by name: a late event of a removed container must not take
+                // down its replacement of the same name.
                 auto found = containers_.find(name->second);
-                if (found == containers_.end() || found->second.removing) {
+                if (found == containers_.end() || found->second.removing ||
+                    found->second.id != id) {
                     return;
                 }
                 containers_.erase(found);
@@ -214,7 +221,7 @@ runtime::task<void> docker_orchestrator::follow_events() {
                     exit_handler_(name->second, killed ? "killed" : "exited");
                 }
             },
-            &events_fd_);
+            &events_fd_, &stopping_);
         if (stopping_) {
             break;
         }

@@ -1103,6 +1103,42 @@ class Lifecycle(unittest.TestCase):
         finally:
             lbd.close()
 
+    def test_sigterm_with_a_half_sent_request_still_ends(self):
+        # The request in flight never completes: the header timeout must still run during
+        # the drain (408), so that lbd exits instead of waiting forever.
+        lbd = Lbd("--header-timeout-ms", "1000")
+        try:
+            with connect(lbd.port) as sock:
+                sock.sendall(b"GET /home HTTP/1.1\r\nHost: x\r\n")
+                time.sleep(0.1)
+                started = time.monotonic()
+                lbd.process.signal(signal.SIGTERM)
+                self.assertEqual(lbd.process.wait(timeout=10), 0, lbd.output())
+                self.assertLess(time.monotonic() - started, 5)
+                self.assertEqual(Reader(sock).response().status, 408)
+        finally:
+            lbd.close()
+
+    def test_expect_100_continue_gets_the_final_answer(self):
+        # lbd answers 100 Continue itself; the replica's own interim answer must not be taken
+        # for the final one, nor leave the real answer on a pooled connection.
+        lbd = Lbd(threads=1)
+        try:
+            with connect(lbd.port) as sock:
+                reader = Reader(sock)
+                sock.sendall(b"POST /home HTTP/1.1\r\nHost: x\r\nX-Request-ID: 1\r\n"
+                             b"Content-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+                self.assertEqual(reader.response().status, 100)
+                sock.sendall(b"{}")
+                self.assertEqual(reader.response().status, 405)
+                for _ in range(5):
+                    sock.sendall(build("GET", "/home", {"X-Request-ID": "1"}))
+                    answer = reader.response()
+                    self.assertEqual(answer.status, 200)
+                    self.assertIn("Hello from Server", answer.json()["message"])
+        finally:
+            lbd.close()
+
     def test_kill_9_of_lbd_takes_its_replicas_down(self):
         lbd = Lbd()
         try:
