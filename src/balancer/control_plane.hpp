@@ -78,6 +78,10 @@ public:
     runtime::task<std::string> stats_json();
 
 private:
+    static constexpr std::chrono::milliseconds stop_grace{10'000};
+    static constexpr std::chrono::milliseconds probe_interval{20};
+    static constexpr std::chrono::milliseconds max_backoff{5'000};
+
     enum class health : std::uint8_t { starting, up, down };
     struct replica_record {
         std::string name;
