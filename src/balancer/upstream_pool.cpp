@@ -34,12 +34,4 @@ void upstream_pool::retain_only(const routing_table& table) {
     });
 }
 
-std::size_t upstream_pool::idle() const {
-    std::size_t count = 0;
-    for (const auto& entry : idle_) {
-        count += entry.second.size();
-    }
-    return count;
-}
-
 } // namespace balancer

@@ -25,7 +25,6 @@ public:
     void give_back(std::string_view key, net::client_connection connection);
     // Drops idle connections to addresses that `table` no longer routes to.
     void retain_only(const routing_table& table);
-    std::size_t idle() const;
 
 private:
     struct string_hash {

@@ -146,20 +146,6 @@ runtime::task<void> client_connection::close() {
     }
 }
 
-std::optional<std::string> fetched_response::header(std::string_view name) const {
-    std::string_view rest = headers_text;
-    while (!rest.empty()) {
-        const auto end = rest.find('\n');
-        const std::string_view line = rest.substr(0, end);
-        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
-        const auto colon = line.find(':');
-        if (colon != std::string_view::npos && http::iequals(line.substr(0, colon), name)) {
-            return std::string(line.substr(colon + 2));
-        }
-    }
-    return std::nullopt;
-}
-
 runtime::task<std::expected<fetched_response, int>>
 fetch_on(client_connection& connection, const fetch_request& request, milliseconds timeout,
          std::size_t max_body) {
@@ -187,9 +173,6 @@ fetch_on(client_connection& connection, const fetch_request& request, millisecon
         switch (event.what) {
         case response_event::kind::head:
             out.status = connection.head().status;
-            for (const auto& field : connection.head().headers) {
-                out.headers_text.append(field.name).append(": ").append(field.value) += '\n';
-            }
             break;
         case response_event::kind::body:
             if (out.body.size() + event.body.size() > max_body) {

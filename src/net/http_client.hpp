@@ -84,9 +84,7 @@ private:
 
 struct fetched_response {
     int status = 0;
-    std::string headers_text; // "name: value\n" lines, for the rare caller that wants them
     std::string body;
-    std::optional<std::string> header(std::string_view name) const;
 };
 
 struct fetch_request {

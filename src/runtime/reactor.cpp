@@ -14,7 +14,7 @@ thread_local reactor* current_reactor = nullptr;
 
 // Tries the best ring first, then what older kernels accept: SINGLE_ISSUER and
 // DEFER_TASKRUN need 6.1, COOP_TASKRUN 5.19.
-int set_up_ring(io_uring& ring, const reactor_options& options, bool& defer_taskrun) {
+int set_up_ring(io_uring& ring, const reactor_options& options) {
     const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
     const unsigned attempts[] = {
         base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
@@ -28,7 +28,6 @@ int set_up_ring(io_uring& ring, const reactor_options& options, bool& defer_task
         params.cq_entries = options.cq_entries;
         rc = io_uring_queue_init_params(options.sq_entries, &ring, &params);
         if (rc != -EINVAL) {
-            defer_taskrun = rc == 0 && (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
             return rc;
         }
     }
@@ -54,7 +53,7 @@ reactor::reactor(reactor_options options) {
     if (current_reactor != nullptr) {
         throw startup_error("a reactor already exists on this thread");
     }
-    if (int rc = set_up_ring(ring_, options, defer_taskrun_); rc < 0) {
+    if (int rc = set_up_ring(ring_, options); rc < 0) {
         throw startup_error(describe_ring_setup_failure(rc));
     }
     try {
@@ -91,8 +90,6 @@ reactor& reactor::current() noexcept {
     assert(current_reactor != nullptr && "no reactor on this thread");
     return *current_reactor;
 }
-
-bool reactor::has_current() noexcept { return current_reactor != nullptr; }
 
 io_uring_sqe* reactor::sqe() {
     io_uring_sqe* entry = io_uring_get_sqe(&ring_);

@@ -40,7 +40,6 @@ public:
 
     // The reactor of the calling thread; exactly one may exist per thread.
     static reactor& current() noexcept;
-    static bool has_current() noexcept;
 
     // An SQE for the current turn. When the SQ is full, the queued SQEs are submitted
     // first, so this never fails for a ring that the kernel keeps consuming.
@@ -63,7 +62,6 @@ public:
 
     buffer_ring& buffers() noexcept { return *buffers_; }
     io_uring& ring() noexcept { return ring_; }
-    bool defer_taskrun() const noexcept { return defer_taskrun_; }
     // The number of io_uring_enter calls made so far (tests use it to prove batching).
     std::uint64_t enter_calls() const noexcept { return enter_calls_; }
 
@@ -75,7 +73,6 @@ private:
     template <typename T> static task<void> run_then_stop(reactor* self, task<T>* work);
 
     io_uring ring_{};
-    bool defer_taskrun_ = false;
     bool stopping_ = false;
     std::uint64_t enter_calls_ = 0;
     std::vector<std::coroutine_handle<>> ready_;
