@@ -66,7 +66,7 @@ runtime::task<void> control_plane::check(std::string name) {
         co_return;
     }
     record->probing = false;
-    if (record->address.to_string() != address.to_string()) {
+    if (!(record->address == address)) {
         co_return; // a probe of the replica this one replaced
     }
     if (record->respawning) {
@@ -170,7 +170,7 @@ runtime::task<void> control_plane::respawn(std::string name, std::string reason)
     if (co_await wait_healthy(*spawned, config_.startup_timeout)) {
         record = find(name);
         if (record != nullptr && record->state != health::up && record->has_address &&
-            record->address.to_string() == spawned->to_string()) {
+            record->address == *spawned) {
             record->state = health::up;
             record->failures = 0;
             log_event("info", "replica_up", {{"name", name}, {"address", spawned->to_string()}});

@@ -2,6 +2,7 @@
 // endpoint: a socket address parsed once from text: "HOST:PORT" (IPv4, a name resolved
 // at parse time, "[v6]:PORT") or "unix:/path". Plain value; any thread.
 
+#include <cstring>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -29,6 +30,11 @@ struct endpoint {
     // and control paths only.
     static std::expected<endpoint, std::string> parse(std::string_view text,
                                                       int default_port = -1);
+    // Same family, address and port (or path): the bytes of the socket address.
+    bool operator==(const endpoint& other) const noexcept {
+        return length == other.length && std::memcmp(&storage, &other.storage, length) == 0;
+    }
+
     // The address a bound socket actually got (port 0 becomes the kernel's choice).
     static std::expected<endpoint, std::string> of_socket(int fd);
 };

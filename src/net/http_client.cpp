@@ -15,37 +15,6 @@ namespace net {
 client_connection::client_connection(int fd)
     : fd_(fd), parser_(std::make_unique<http::response_parser>()) {}
 
-client_connection::client_connection(client_connection&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), parser_(std::move(other.parser_)),
-      lease_(std::move(other.lease_)), input_(std::exchange(other.input_, {})),
-      need_bytes_(other.need_bytes_), received_any_(other.received_any_),
-      reusable_(other.reusable_), at_eof_(other.at_eof_),
-      skipping_interim_(other.skipping_interim_) {}
-
-client_connection& client_connection::operator=(client_connection&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-        fd_ = std::exchange(other.fd_, -1);
-        parser_ = std::move(other.parser_);
-        lease_ = std::move(other.lease_);
-        input_ = std::exchange(other.input_, {});
-        need_bytes_ = other.need_bytes_;
-        received_any_ = other.received_any_;
-        reusable_ = other.reusable_;
-        at_eof_ = other.at_eof_;
-        skipping_interim_ = other.skipping_interim_;
-    }
-    return *this;
-}
-
-client_connection::~client_connection() {
-    if (fd_ >= 0) {
-        ::close(fd_);
-    }
-}
-
 runtime::task<std::expected<client_connection, int>>
 client_connection::open(const endpoint& where, milliseconds timeout) {
     const int fd = ::socket(where.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -64,7 +33,7 @@ client_connection::open(const endpoint& where, milliseconds timeout) {
 }
 
 runtime::task<int> client_connection::send(std::string_view bytes, milliseconds timeout) {
-    co_return co_await runtime::send_all(fd_, bytes, timeout);
+    co_return co_await runtime::send_all(fd_.get(), bytes, timeout);
 }
 
 void client_connection::expect_response_to(http::method method) {
@@ -91,7 +60,7 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
                 }
                 co_return response_event{response_event::kind::failed, {}, -ECONNRESET};
             }
-            runtime::received got = co_await runtime::receive_some(fd_, receive_timeout, slot);
+            runtime::received got = co_await runtime::receive_some(fd_.get(), receive_timeout, slot);
             if (got.result == 0) {
                 at_eof_ = true;
                 continue;
@@ -141,8 +110,8 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
 
 runtime::task<void> client_connection::close() {
     lease_.release();
-    if (fd_ >= 0) {
-        co_await runtime::close(std::exchange(fd_, -1));
+    if (fd_) {
+        co_await runtime::close(fd_.release());
     }
 }
 

@@ -18,6 +18,7 @@
 #include "http/method.hpp"
 #include "http/response_parser.hpp"
 #include "net/endpoint.hpp"
+#include "net/unique_fd.hpp"
 #include "runtime/buffer_ring.hpp"
 #include "runtime/io.hpp"
 #include "runtime/task.hpp"
@@ -40,12 +41,10 @@ public:
     static runtime::task<std::expected<client_connection, int>> open(const endpoint& where,
                                                                       milliseconds timeout);
 
-    client_connection(client_connection&& other) noexcept;
-    client_connection& operator=(client_connection&& other) noexcept;
-    client_connection(const client_connection&) = delete;
-    client_connection& operator=(const client_connection&) = delete;
-    // Closes synchronously if close() was not awaited (no operation is pending then).
-    ~client_connection();
+    // Moves keep everything (the parser stays put on the heap); destruction closes the
+    // socket synchronously if close() was not awaited (no operation is pending then).
+    client_connection(client_connection&&) noexcept = default;
+    client_connection& operator=(client_connection&&) noexcept = default;
 
     // Sends bytes (a serialized request). 0 or -errno.
     runtime::task<int> send(std::string_view bytes, milliseconds timeout);
@@ -66,12 +65,12 @@ public:
     bool reusable() const noexcept { return reusable_; }
 
     runtime::task<void> close();
-    int fd() const noexcept { return fd_; }
+    int fd() const noexcept { return fd_.get(); }
 
 private:
     explicit client_connection(int fd);
 
-    int fd_ = -1;
+    unique_fd fd_;
     std::unique_ptr<http::response_parser> parser_; // llhttp points into it: keep it put
     runtime::buffer_lease lease_;
     std::string_view input_;
