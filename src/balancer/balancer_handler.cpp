@@ -212,6 +212,7 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
 
     for (int tries = 0;; ++tries) {
         const upstream_target& target = table->targets[index];
+        // One lookup per attempt: map elements stay put, and none is ever erased.
         replica_counters& counters = metrics_.replicas[target.name];
         const bool counted = table == table_ && index < in_flight_.size();
         if (counted) {
@@ -219,8 +220,9 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
             ++in_flight_total_;
         }
         ++counters.in_flight;
-        const attempt_result result = co_await attempt(request, target, wire, idempotent);
-        --metrics_.replicas[target.name].in_flight;
+        const attempt_result result =
+            co_await attempt(request, target, counters, wire, idempotent);
+        --counters.in_flight;
         // Only if no new table reset the counts meanwhile.
         if (counted && table == table_) {
             --in_flight_[index];
@@ -234,7 +236,7 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
             request.keep_alive = false;
             co_return;
         }
-        ++metrics_.replicas[target.name].by_class[0];
+        ++counters.by_class[0];
         control_plane* control = &control_;
         control_.reactor().post(
             [control, name = target.name]() mutable { control->report_suspect(std::move(name)); });
@@ -246,7 +248,7 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
                 still_current ? hashing::replica_loads{in_flight_, in_flight_total_}
                               : hashing::replica_loads{});
             if (next != hashing::ring_snapshot::no_replica) {
-                ++metrics_.replicas[target.name].retried;
+                ++counters.retried;
                 index = next;
                 continue;
             }
@@ -263,7 +265,7 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
 
 runtime::task<balancer_handler::attempt_result>
 balancer_handler::attempt(net::request_context& request, const upstream_target& target,
-                          std::string_view wire, bool may_resend) {
+                          replica_counters& counters, std::string_view wire, bool may_resend) {
     std::optional<net::client_connection> connection = pool_.take(target.pool_key);
     bool reused = connection.has_value();
     net::response_event event;
@@ -305,7 +307,7 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
     metrics_.observe_latency(std::chrono::duration<double>(clock::now() - sent_at).count());
     const http::response_head& head = connection->head();
     const int status = head.status;
-    ++metrics_.replicas[target.name].by_class[std::clamp(status / 100, 1, 5)];
+    ++counters.by_class[std::clamp(status / 100, 1, 5)];
 
     if (status == 404) {
         // The spec's message replaces the replica's own 404.
@@ -363,7 +365,7 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
             if (!flushed) {
                 // Nothing reached the client yet: answer 502 instead of a torn response.
                 request.out.resize(mark);
-                ++metrics_.replicas[target.name].by_class[0];
+                ++counters.by_class[0];
                 respond_failure(request, 502,
                                 "<Error> Replica '" + target.name + "' broke its response");
                 co_return attempt_result::answered;

@@ -53,7 +53,8 @@ private:
     runtime::task<void> control_request(net::request_context& request);
     runtime::task<void> proxy(net::request_context& request);
     runtime::task<attempt_result> attempt(net::request_context& request,
-                                          const upstream_target& target, std::string_view wire,
+                                          const upstream_target& target,
+                                          replica_counters& counters, std::string_view wire,
                                           bool may_resend);
     void build_upstream_request(const net::request_context& request, std::string& wire) const;
     // The upstream's next response event, within --response-timeout-ms (-ETIMEDOUT).
