@@ -163,6 +163,16 @@ def request(port, method="GET", path="/", headers=None, body=b"", host="127.0.0.
         return Reader(sock).response(head_request=(method == "HEAD"))
 
 
+def answer_then_close(port, raw):
+    """Sends raw bytes on a fresh connection; returns (the one response, whether the server
+    then closed the connection) — what every malformed-request test checks."""
+    with connect(port) as sock:
+        sock.sendall(raw)
+        reader = Reader(sock)
+        response = reader.response()
+        return response, reader.closed()
+
+
 def build(method="GET", path="/", headers=None, body=b"", close=False):
     lines = [f"{method} {path} HTTP/1.1", "Host: test"]
     for name, value in (headers or {}).items():

@@ -22,7 +22,7 @@ import unittest
 from collections import Counter
 from datetime import datetime, timezone
 
-from harness import (Process, Reader, build, child_pids, connect, pid_alive, process_cmdline,
+from harness import (Process, Reader, answer_then_close, build, child_pids, connect, pid_alive, process_cmdline,
                      process_environ, request, wait_until)
 
 LBD = os.environ.get("LBD", "lbd")
@@ -643,12 +643,9 @@ class HostileClients(SharedLbdCase):
     lbd_args = ("--header-timeout-ms", "1000")
 
     def exchange(self, raw):
-        with connect(self.lbd.port) as sock:
-            sock.sendall(raw)
-            reader = Reader(sock)
-            r = reader.response()
-            self.assertTrue(reader.closed(), "the connection must close after an error")
-            return r
+        r, closed = answer_then_close(self.lbd.port, raw)
+        self.assertTrue(closed, "the connection must close after an error")
+        return r
 
     def test_garbage_is_400_and_close(self):
         r = self.exchange(b"\x00\x01garbage\r\n\r\n")

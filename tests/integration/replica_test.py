@@ -6,7 +6,8 @@ import subprocess
 import time
 import unittest
 
-from harness import Process, Reader, build, connect, free_listening_socket, request
+from harness import (Process, Reader, answer_then_close, build, connect, free_listening_socket,
+                     request)
 
 BINARY = os.environ.get("LB_REPLICA", "lb-replica")
 READY = r"listening on 127\.0\.0\.1:(\d+)"
@@ -102,12 +103,9 @@ class HostileInput(unittest.TestCase):
         self.server.close()
 
     def exchange(self, raw):
-        with connect(self.port) as sock:
-            sock.sendall(raw)
-            reader = Reader(sock)
-            r = reader.response()
-            self.assertTrue(reader.closed(), "the connection must close after an error")
-            return r
+        r, closed = answer_then_close(self.port, raw)
+        self.assertTrue(closed, "the connection must close after an error")
+        return r
 
     def test_garbage_is_400_and_close(self):
         r = self.exchange(b"\x00\x01garbage\r\n\r\n")
