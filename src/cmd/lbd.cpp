@@ -8,7 +8,9 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include "balancer/balancer_handler.hpp"
 #include "balancer/config.hpp"
@@ -123,6 +125,38 @@ struct raw_flags {
     std::vector<std::string> upstream_flags;
 };
 
+// Every option that takes one value, and the field it fills (--upstream repeats: apart).
+constexpr std::pair<std::string_view, std::string raw_flags::*> string_flags[] = {
+    {"listen", &raw_flags::listen},
+    {"replicas", &raw_flags::replicas},
+    {"backend", &raw_flags::backend},
+    {"replica-bin", &raw_flags::replica_bin},
+    {"hash", &raw_flags::hash},
+    {"docker-socket", &raw_flags::docker_socket},
+    {"docker-network", &raw_flags::docker_network},
+    {"docker-instance", &raw_flags::docker_instance},
+    {"replica-image", &raw_flags::replica_image},
+    {"replica-seccomp", &raw_flags::replica_seccomp},
+    {"slots", &raw_flags::slots},
+    {"vnodes", &raw_flags::vnodes},
+    {"points", &raw_flags::points},
+    {"table-size", &raw_flags::table_size},
+    {"probe", &raw_flags::probe},
+    {"load-factor", &raw_flags::load_factor},
+    {"hash-key", &raw_flags::hash_key},
+    {"threads", &raw_flags::threads},
+    {"heartbeat-ms", &raw_flags::heartbeat_ms},
+    {"fall", &raw_flags::fall},
+    {"max-replicas", &raw_flags::max_replicas},
+    {"connect-timeout-ms", &raw_flags::connect_timeout_ms},
+    {"response-timeout-ms", &raw_flags::response_timeout_ms},
+    {"header-timeout-ms", &raw_flags::header_timeout_ms},
+    {"idle-timeout-ms", &raw_flags::idle_timeout_ms},
+    {"upstream-idle", &raw_flags::upstream_idle},
+    {"admin-listen", &raw_flags::admin_listen},
+    {"admin-token", &raw_flags::admin_token},
+};
+
 std::string default_replica_binary(const char* argv0) {
     std::error_code error;
     auto self = std::filesystem::read_symlink("/proc/self/exe", error);
@@ -161,11 +195,11 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
         return std::unexpected("--" + flag + " takes a number from " + std::to_string(low) +
                                " to " + std::to_string(high) + ", not '" + text + "'");
     };
-#define LBD_NUMBER(target, flag, text, low, high)                                                \
-    if (auto value = number(flag, text, low, high)) {                                            \
-        target = static_cast<decltype(target)>(*value);                                          \
-    } else {                                                                                     \
-        return std::unexpected(value.error());                                                   \
+#define LBD_NUMBER(target, flag, text, low, high)                                                  \
+    if (auto value = number(flag, text, low, high)) {                                              \
+        target = static_cast<decltype(target)>(*value);                                            \
+    } else {                                                                                       \
+        return std::unexpected(value.error());                                                     \
     }
     auto listen = net::endpoint::parse(raw.listen);
     if (!listen) {
@@ -181,7 +215,8 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
     }
     config.admin_token = raw.admin_token;
     LBD_NUMBER(config.max_replicas, "max-replicas", raw.max_replicas, 1, 1024);
-    LBD_NUMBER(config.replicas, "replicas", raw.replicas, 0, static_cast<long>(config.max_replicas));
+    LBD_NUMBER(config.replicas, "replicas", raw.replicas, 0,
+               static_cast<long>(config.max_replicas));
     if (raw.backend == "process") {
         config.backend = balancer::backend_kind::process;
     } else if (raw.backend == "static") {
@@ -192,8 +227,8 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
         return std::unexpected("--backend: '" + raw.backend +
                                "' is not a backend (expected process, docker or static)");
     }
-    config.docker_socket = raw.docker_socket.starts_with("unix:") ? raw.docker_socket
-                                                                 : "unix:" + raw.docker_socket;
+    config.docker_socket =
+        raw.docker_socket.starts_with("unix:") ? raw.docker_socket : "unix:" + raw.docker_socket;
     if (!net::endpoint::parse(config.docker_socket)) {
         return std::unexpected("--docker-socket: '" + raw.docker_socket + "' is not a path");
     }
@@ -203,8 +238,8 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
     config.replica_seccomp = raw.replica_seccomp;
     config.replica_binary =
         raw.replica_bin.empty() ? default_replica_binary(argv0) : raw.replica_bin;
-    config.upstreams = raw.upstream_flags.empty() ? split_commas(raw.upstreams)
-                                                  : raw.upstream_flags;
+    config.upstreams =
+        raw.upstream_flags.empty() ? split_commas(raw.upstreams) : raw.upstream_flags;
     if (config.backend == balancer::backend_kind::static_list) {
         if (config.upstreams.empty()) {
             return std::unexpected("--backend static needs at least one --upstream HOST:PORT");
@@ -285,35 +320,12 @@ int main(int argc, char** argv) {
             return 0;
         }
         std::string* target = nullptr;
-        if (name == "listen") target = &raw.listen;
-        else if (name == "replicas") target = &raw.replicas;
-        else if (name == "backend") target = &raw.backend;
-        else if (name == "replica-bin") target = &raw.replica_bin;
-        else if (name == "hash") target = &raw.hash;
-        else if (name == "docker-socket") target = &raw.docker_socket;
-        else if (name == "docker-network") target = &raw.docker_network;
-        else if (name == "docker-instance") target = &raw.docker_instance;
-        else if (name == "replica-image") target = &raw.replica_image;
-        else if (name == "replica-seccomp") target = &raw.replica_seccomp;
-        else if (name == "slots") target = &raw.slots;
-        else if (name == "vnodes") target = &raw.vnodes;
-        else if (name == "points") target = &raw.points;
-        else if (name == "table-size") target = &raw.table_size;
-        else if (name == "probe") target = &raw.probe;
-        else if (name == "load-factor") target = &raw.load_factor;
-        else if (name == "hash-key") target = &raw.hash_key;
-        else if (name == "threads") target = &raw.threads;
-        else if (name == "heartbeat-ms") target = &raw.heartbeat_ms;
-        else if (name == "fall") target = &raw.fall;
-        else if (name == "max-replicas") target = &raw.max_replicas;
-        else if (name == "connect-timeout-ms") target = &raw.connect_timeout_ms;
-        else if (name == "response-timeout-ms") target = &raw.response_timeout_ms;
-        else if (name == "header-timeout-ms") target = &raw.header_timeout_ms;
-        else if (name == "idle-timeout-ms") target = &raw.idle_timeout_ms;
-        else if (name == "upstream-idle") target = &raw.upstream_idle;
-        else if (name == "admin-listen") target = &raw.admin_listen;
-        else if (name == "admin-token") target = &raw.admin_token;
-        else if (name != "upstream") {
+        for (const auto& [flag, member] : string_flags) {
+            if (name == flag) {
+                target = &(raw.*member);
+            }
+        }
+        if (target == nullptr && name != "upstream") {
             return usage_error("unknown option '" + name + "'");
         }
         auto value = flags.value();
@@ -383,12 +395,11 @@ int main(int argc, char** argv) {
                              handlers[worker]});
         }
         control.attach(std::move(links));
-        balancer::log_event(
-            "info", "listening",
-            {{"address", pool.local_endpoint().to_string()},
-             {"threads", std::to_string(config.threads)},
-             {"hash", hashing::to_string(config.ring.algorithm)},
-             {"key", config.key.describe()}});
+        balancer::log_event("info", "listening",
+                            {{"address", pool.local_endpoint().to_string()},
+                             {"threads", std::to_string(config.threads)},
+                             {"hash", hashing::to_string(config.ring.algorithm)},
+                             {"key", config.key.describe()}});
 
         const int signal_number = main_loop.block_on(signals.next());
         balancer::log_event("info", "shutdown",
