@@ -3,8 +3,8 @@
 
 #include "balancer/balancer_handler.hpp"
 #include "balancer/control_plane.hpp"
-#include "json/json_writer.hpp"
 #include "runtime/remote_call.hpp"
+#include "json/json_writer.hpp"
 
 namespace balancer {
 
@@ -62,7 +62,12 @@ std::string control_plane::ring_json() const {
         .key("replicas")
         .begin_array();
     for (const auto& replica : ring.replicas()) {
-        writer.begin_object().key("name").value(replica.name).key("id").value(replica.id).end_object();
+        writer.begin_object()
+            .key("name")
+            .value(replica.name)
+            .key("id")
+            .value(replica.id)
+            .end_object();
     }
     writer.end_array().key("positions").value(ring.position_space()).key("slots").begin_array();
     // Large tables (maglev: 65537 entries) are summarised as runs of one replica.

@@ -6,8 +6,8 @@
 #include "balancer/key_source.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/serializer.hpp"
-#include "json/json_writer.hpp"
 #include "runtime/remote_call.hpp"
+#include "json/json_writer.hpp"
 
 namespace balancer {
 
@@ -51,8 +51,8 @@ runtime::task<api_answer> run_add(control_plane* control, json::control_payload_
     co_return co_await control->add(std::move(payload), body_empty);
 }
 
-runtime::task<api_answer> run_remove(control_plane* control,
-                                     json::control_payload_result payload, bool body_empty) {
+runtime::task<api_answer> run_remove(control_plane* control, json::control_payload_result payload,
+                                     bool body_empty) {
     co_return co_await control->remove(std::move(payload), body_empty);
 }
 } // namespace
@@ -117,9 +117,9 @@ runtime::task<void> balancer_handler::control_request(net::request_context& requ
         co_return;
     }
     const bool is_add = path == "/add";
-    const bool method_ok = is_add ? head.method == http::method::post
-                                  : (head.method == http::method::delete_ ||
-                                     head.method == http::method::post);
+    const bool method_ok =
+        is_add ? head.method == http::method::post
+               : (head.method == http::method::delete_ || head.method == http::method::post);
     if (!method_ok) {
         static constexpr http::header_field allow_add[] = {{"Allow", "POST"}};
         static constexpr http::header_field allow_rm[] = {{"Allow", "DELETE, POST"}};
@@ -180,8 +180,7 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
         http::append_header(wire, "X-Forwarded-For", chain);
     }
     const bool body_method = head.method == http::method::post ||
-                             head.method == http::method::put ||
-                             head.method == http::method::patch;
+                             head.method == http::method::put || head.method == http::method::patch;
     if (!request.body.empty() || body_method) {
         http::append_header(wire, "Content-Length", request.body.size());
     }
@@ -220,8 +219,7 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
             ++in_flight_total_;
         }
         ++counters.in_flight;
-        const attempt_result result =
-            co_await attempt(request, target, counters, wire, idempotent);
+        const attempt_result result = co_await attempt(request, target, counters, wire, idempotent);
         --counters.in_flight;
         // Only if no new table reset the counts meanwhile.
         if (counted && table == table_) {
@@ -242,7 +240,8 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
             [control, name = target.name]() mutable { control->report_suspect(std::move(name)); });
         if (tries == 0 && result == attempt_result::unreachable) {
             // The counts may have been reset while this request waited: take them afresh.
-            const bool still_current = table == table_ && in_flight_.size() == table->targets.size();
+            const bool still_current =
+                table == table_ && in_flight_.size() == table->targets.size();
             const std::size_t next = ring.lookup_excluding(
                 key, index,
                 still_current ? hashing::replica_loads{in_flight_, in_flight_total_}
@@ -300,8 +299,7 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
             continue;
         }
         // No response byte came back: another replica may take it if the method allows.
-        co_return nothing_back && may_resend ? attempt_result::unreachable
-                                             : attempt_result::failed;
+        co_return nothing_back&& may_resend ? attempt_result::unreachable : attempt_result::failed;
     }
 
     metrics_.observe_latency(std::chrono::duration<double>(clock::now() - sent_at).count());

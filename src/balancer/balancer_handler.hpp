@@ -16,11 +16,11 @@
 #include "balancer/metrics.hpp"
 #include "balancer/routing_table.hpp"
 #include "balancer/upstream_pool.hpp"
-#include "json/control_payload.hpp"
 #include "net/http_server.hpp"
 #include "runtime/deadline_list.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/scope.hpp"
+#include "json/control_payload.hpp"
 
 namespace balancer {
 
@@ -53,9 +53,8 @@ private:
     runtime::task<void> control_request(net::request_context& request);
     runtime::task<void> proxy(net::request_context& request);
     runtime::task<attempt_result> attempt(net::request_context& request,
-                                          const upstream_target& target,
-                                          replica_counters& counters, std::string_view wire,
-                                          bool may_resend);
+                                          const upstream_target& target, replica_counters& counters,
+                                          std::string_view wire, bool may_resend);
     void build_upstream_request(const net::request_context& request, std::string& wire) const;
     // The upstream's next response event, within --response-timeout-ms (-ETIMEDOUT).
     runtime::task<net::response_event> next_event(net::client_connection& connection);

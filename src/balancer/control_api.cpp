@@ -3,21 +3,23 @@
 #include <algorithm>
 #include <set>
 
-#include "json/json_writer.hpp"
 #include "net/endpoint.hpp"
+#include "json/json_writer.hpp"
 
 namespace balancer {
 
 namespace {
-api_error bad(std::string message) { return api_error{400, std::move(message)}; }
+api_error bad(std::string message) {
+    return api_error{400, std::move(message)};
+}
 
 bool contains(std::span<const std::string> names, std::string_view name) {
     return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 // The checks shared by /add and /rm: n positive, hostnames a list without duplicates.
-std::optional<api_error> common_checks(const json::control_payload_result& parsed,
-                                       bool body_empty, std::uint64_t& n) {
+std::optional<api_error> common_checks(const json::control_payload_result& parsed, bool body_empty,
+                                       std::uint64_t& n) {
     if (!parsed.ok()) {
         return bad(parsed.error);
     }

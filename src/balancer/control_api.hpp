@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <variant>
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "json/control_payload.hpp"
@@ -43,18 +43,17 @@ bool valid_replica_name(std::string_view name);
 // Validates a /add payload (`body_empty` means no body at all: n = 1) against the names
 // in use, and picks the generated names with `generate_name` (called with 1, 2, ... until
 // it returns a free name). Returns the plan or the 400 to answer.
-std::variant<add_plan, api_error> plan_add(const json::control_payload_result& parsed,
-                                          bool body_empty, std::span<const std::string> current,
-                                          const naming_rules& rules,
-                                          const std::function<std::string(std::uint64_t)>&
-                                              generate_name);
+std::variant<add_plan, api_error>
+plan_add(const json::control_payload_result& parsed, bool body_empty,
+         std::span<const std::string> current, const naming_rules& rules,
+         const std::function<std::string(std::uint64_t)>& generate_name);
 
 // Validates a /rm payload; the names not given are drawn with `pick(count)`, which returns
 // an index in [0, count).
-std::variant<remove_plan, api_error> plan_remove(const json::control_payload_result& parsed,
-                                                bool body_empty,
-                                                std::span<const std::string> current,
-                                                const std::function<std::size_t(std::size_t)>& pick);
+std::variant<remove_plan, api_error>
+plan_remove(const json::control_payload_result& parsed, bool body_empty,
+            std::span<const std::string> current,
+            const std::function<std::size_t(std::size_t)>& pick);
 
 // {"message": {"N": 3, "replicas": ["Server1", ...]}, "status": "successful"}
 std::string render_replicas(std::span<const std::string> names);

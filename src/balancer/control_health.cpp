@@ -99,8 +99,7 @@ void control_plane::mark_down(replica_record& record, std::string_view reason) {
 
 void control_plane::report_suspect(std::string name) {
     replica_record* record = find(name);
-    if (record == nullptr || record->state != health::up || record->probing ||
-        record->respawning) {
+    if (record == nullptr || record->state != health::up || record->probing || record->respawning) {
         return;
     }
     // One failed probe is enough here: the proxy already saw the replica fail.
@@ -143,7 +142,8 @@ runtime::task<void> control_plane::respawn(std::string name, std::string reason)
     if (record == nullptr || stopping_) {
         co_return;
     }
-    record->backoff = std::min<milliseconds>(max_backoff, std::max<milliseconds>(100ms, record->backoff * 2));
+    record->backoff =
+        std::min<milliseconds>(max_backoff, std::max<milliseconds>(100ms, record->backoff * 2));
     co_await backend_->remove(name, 0ms); // a hung process, if any
     const std::uint64_t id = record->id;
     auto spawned = co_await backend_->spawn(name, id);

@@ -5,12 +5,12 @@
 #include "balancer/admin_handler.hpp"
 #include "balancer/balancer_handler.hpp"
 #include "balancer/log.hpp"
-#include "json/json_writer.hpp"
 #include "net/http_client.hpp"
 #include "net/listener.hpp"
 #include "runtime/io.hpp"
 #include "runtime/remote_call.hpp"
 #include "runtime/startup_error.hpp"
+#include "json/json_writer.hpp"
 
 namespace balancer {
 
@@ -183,8 +183,8 @@ runtime::task<bool> control_plane::start_initial() {
         const bool healthy = co_await wait_healthy(record.address, config_.startup_timeout);
         if (healthy) {
             record.state = health::up;
-            log_event("info", "replica_up", {{"name", record.name},
-                                             {"address", record.address.to_string()}});
+            log_event("info", "replica_up",
+                      {{"name", record.name}, {"address", record.address.to_string()}});
         } else if (config_.backend == backend_kind::static_list) {
             // A static upstream may come later: it joins when its heartbeat passes.
             log_event("warn", "replica_down", {{"name", record.name}, {"reason", "no_heartbeat"}});

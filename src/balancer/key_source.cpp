@@ -3,7 +3,8 @@
 namespace balancer {
 
 std::expected<key_source, std::string> key_source::parse(std::string_view text) {
-    const auto with_name = [&](kind what, std::string_view prefix) -> std::expected<key_source, std::string> {
+    const auto with_name = [&](kind what,
+                               std::string_view prefix) -> std::expected<key_source, std::string> {
         const std::string_view name = text.substr(prefix.size());
         if (name.empty()) {
             return std::unexpected("--hash-key " + std::string(text) + ": a name is missing");

@@ -39,9 +39,9 @@ std::string render_prometheus(const worker_metrics& requests, const control_metr
     static constexpr const char* classes[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
     for (const auto& [name, counters] : requests.replicas) {
         for (std::size_t i = 0; i < counters.by_class.size(); ++i) {
-            std::snprintf(line, sizeof line, "lbd_requests_total{replica=\"%s\",class=\"%s\"} %llu\n",
-                          name.c_str(), classes[i],
-                          static_cast<unsigned long long>(counters.by_class[i]));
+            std::snprintf(line, sizeof line,
+                          "lbd_requests_total{replica=\"%s\",class=\"%s\"} %llu\n", name.c_str(),
+                          classes[i], static_cast<unsigned long long>(counters.by_class[i]));
             out += line;
         }
     }
@@ -57,7 +57,8 @@ std::string render_prometheus(const worker_metrics& requests, const control_metr
     std::snprintf(line, sizeof line, "lbd_no_replica_total %llu\n",
                   static_cast<unsigned long long>(requests.no_replica));
     out += line;
-    out += "# HELP lbd_upstream_latency_seconds Time from sending a request to its response head.\n";
+    out +=
+        "# HELP lbd_upstream_latency_seconds Time from sending a request to its response head.\n";
     out += "# TYPE lbd_upstream_latency_seconds histogram\n";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < latency_bounds_seconds.size(); ++i) {

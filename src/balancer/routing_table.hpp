@@ -22,8 +22,8 @@ struct upstream_target {
 
 struct routing_table {
     std::shared_ptr<const hashing::ring_snapshot> ring; // never null
-    std::vector<upstream_target> targets;                // aligned with ring->replicas()
-    std::vector<std::string> managed;                    // every replica lbd manages, for /rep
+    std::vector<upstream_target> targets;               // aligned with ring->replicas()
+    std::vector<std::string> managed;                   // every replica lbd manages, for /rep
     std::uint64_t generation = 0;
 };
 

@@ -29,8 +29,9 @@ void upstream_pool::give_back(std::string_view key, net::client_connection conne
 
 void upstream_pool::retain_only(const routing_table& table) {
     std::erase_if(idle_, [&table](const auto& entry) {
-        return std::none_of(table.targets.begin(), table.targets.end(),
-                            [&entry](const upstream_target& t) { return t.pool_key == entry.first; });
+        return std::none_of(
+            table.targets.begin(), table.targets.end(),
+            [&entry](const upstream_target& t) { return t.pool_key == entry.first; });
     });
 }
 

@@ -54,8 +54,8 @@ int main(int argc, char** argv) {
             std::fputs(usage, stdout);
             return 0;
         }
-        if (name != "listen" && name != "id" && name != "threads" &&
-            name != "header-timeout-ms" && name != "idle-timeout-ms") {
+        if (name != "listen" && name != "id" && name != "threads" && name != "header-timeout-ms" &&
+            name != "idle-timeout-ms") {
             return usage_error("unknown option '" + name + "'");
         }
         auto value = flags.value();
@@ -108,8 +108,8 @@ int main(int argc, char** argv) {
         net::worker_pool pool{std::move(options), [&id](std::size_t) {
                                   return std::make_unique<replica::replica_handler>(id);
                               }};
-        std::fprintf(stderr, "lb-replica: id=%s listening on %s with %ld thread(s)\n",
-                     id.c_str(), pool.local_endpoint().to_string().c_str(), threads);
+        std::fprintf(stderr, "lb-replica: id=%s listening on %s with %ld thread(s)\n", id.c_str(),
+                     pool.local_endpoint().to_string().c_str(), threads);
         const int signal_number = main_loop.block_on(signals.next());
         std::fprintf(stderr, "lb-replica: %s, finishing requests in flight\n",
                      signal_number > 0 ? sigabbrev_np(signal_number) : "signal");

@@ -16,9 +16,7 @@ struct endpoint {
     socklen_t length = 0;
 
     int family() const noexcept { return storage.ss_family; }
-    const sockaddr* address() const noexcept {
-        return reinterpret_cast<const sockaddr*>(&storage);
-    }
+    const sockaddr* address() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
     sockaddr* address() noexcept { return reinterpret_cast<sockaddr*>(&storage); }
     // The port of an IP endpoint, 0 for Unix sockets.
     int port() const noexcept;
@@ -28,8 +26,7 @@ struct endpoint {
     // Parses text as above; `default_port` fills in "HOST" without a port when >= 0.
     // Returns an error message saying what is wrong. Name resolution may block: start-up
     // and control paths only.
-    static std::expected<endpoint, std::string> parse(std::string_view text,
-                                                      int default_port = -1);
+    static std::expected<endpoint, std::string> parse(std::string_view text, int default_port = -1);
     // Same family, address and port (or path): the bytes of the socket address.
     bool operator==(const endpoint& other) const noexcept {
         return length == other.length && std::memcmp(&storage, &other.storage, length) == 0;

@@ -15,8 +15,8 @@ namespace net {
 client_connection::client_connection(int fd)
     : fd_(fd), parser_(std::make_unique<http::response_parser>()) {}
 
-runtime::task<std::expected<client_connection, int>>
-client_connection::open(const endpoint& where, milliseconds timeout) {
+runtime::task<std::expected<client_connection, int>> client_connection::open(const endpoint& where,
+                                                                             milliseconds timeout) {
     const int fd = ::socket(where.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         co_return std::unexpected(-errno);
@@ -45,9 +45,9 @@ void client_connection::expect_response_to(http::method method) {
 
 runtime::task<response_event> client_connection::next(milliseconds timeout,
                                                       runtime::cancel_slot* slot) {
-    const std::chrono::nanoseconds receive_timeout =
-        timeout == milliseconds::max() ? std::chrono::nanoseconds::max()
-                                       : std::chrono::nanoseconds{timeout};
+    const std::chrono::nanoseconds receive_timeout = timeout == milliseconds::max()
+                                                         ? std::chrono::nanoseconds::max()
+                                                         : std::chrono::nanoseconds{timeout};
     for (;;) {
         if (need_bytes_ && input_.empty()) {
             lease_.release();
@@ -60,7 +60,8 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
                 }
                 co_return response_event{response_event::kind::failed, {}, -ECONNRESET};
             }
-            runtime::received got = co_await runtime::receive_some(fd_.get(), receive_timeout, slot);
+            runtime::received got =
+                co_await runtime::receive_some(fd_.get(), receive_timeout, slot);
             if (got.result == 0) {
                 at_eof_ = true;
                 continue;
@@ -115,9 +116,10 @@ runtime::task<void> client_connection::close() {
     }
 }
 
-runtime::task<std::expected<fetched_response, int>>
-fetch_on(client_connection& connection, const fetch_request& request, milliseconds timeout,
-         std::size_t max_body) {
+runtime::task<std::expected<fetched_response, int>> fetch_on(client_connection& connection,
+                                                             const fetch_request& request,
+                                                             milliseconds timeout,
+                                                             std::size_t max_body) {
     std::string wire;
     std::vector<http::header_field> headers;
     headers.push_back({"Host", request.host});
@@ -125,8 +127,8 @@ fetch_on(client_connection& connection, const fetch_request& request, millisecon
         headers.push_back({"Content-Type", request.content_type});
     }
     headers.insert(headers.end(), request.headers.begin(), request.headers.end());
-    const bool has_body = !request.body.empty() || request.method == "POST" ||
-                          request.method == "PUT";
+    const bool has_body =
+        !request.body.empty() || request.method == "POST" || request.method == "PUT";
     http::append_request_head(wire, request.method, request.target, headers,
                               has_body ? std::optional<std::uint64_t>{request.body.size()}
                                        : std::nullopt);
@@ -157,9 +159,10 @@ fetch_on(client_connection& connection, const fetch_request& request, millisecon
     }
 }
 
-runtime::task<std::expected<fetched_response, int>>
-fetch(const endpoint& where, const fetch_request& request, milliseconds timeout,
-      std::size_t max_body) {
+runtime::task<std::expected<fetched_response, int>> fetch(const endpoint& where,
+                                                          const fetch_request& request,
+                                                          milliseconds timeout,
+                                                          std::size_t max_body) {
     auto connection = co_await client_connection::open(where, timeout);
     if (!connection) {
         co_return std::unexpected(connection.error());

@@ -39,7 +39,7 @@ class client_connection {
 public:
     // Connects within `timeout`. Returns -errno (-ETIMEDOUT, -ECONNREFUSED, ...).
     static runtime::task<std::expected<client_connection, int>> open(const endpoint& where,
-                                                                      milliseconds timeout);
+                                                                     milliseconds timeout);
 
     // Moves keep everything (the parser stays put on the heap); destruction closes the
     // socket synchronously if close() was not awaited (no operation is pending then).
@@ -97,13 +97,15 @@ struct fetch_request {
 
 // One request on `connection` (which stays usable when reusable()): sends, then collects
 // the whole response. Bodies over `max_body` bytes fail with -EMSGSIZE.
-runtime::task<std::expected<fetched_response, int>>
-fetch_on(client_connection& connection, const fetch_request& request, milliseconds timeout,
-         std::size_t max_body = 4 << 20);
+runtime::task<std::expected<fetched_response, int>> fetch_on(client_connection& connection,
+                                                             const fetch_request& request,
+                                                             milliseconds timeout,
+                                                             std::size_t max_body = 4 << 20);
 
 // Opens a connection, fetches, closes.
-runtime::task<std::expected<fetched_response, int>>
-fetch(const endpoint& where, const fetch_request& request, milliseconds timeout,
-      std::size_t max_body = 4 << 20);
+runtime::task<std::expected<fetched_response, int>> fetch(const endpoint& where,
+                                                          const fetch_request& request,
+                                                          milliseconds timeout,
+                                                          std::size_t max_body = 4 << 20);
 
 } // namespace net

@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 
 #include "http/serializer.hpp"
-#include "json/json_writer.hpp"
 #include "net/listener.hpp"
+#include "json/json_writer.hpp"
 
 namespace net {
 
@@ -71,8 +71,7 @@ void peer_address(int fd, char (&text)[INET6_ADDRSTRLEN]) {
     if (peer.ss_family == AF_INET) {
         inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, text, sizeof text);
     } else if (peer.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, text,
-                  sizeof text);
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, text, sizeof text);
     }
 }
 } // namespace
@@ -153,9 +152,10 @@ runtime::task<void> http_server::serve_connection(int fd) {
             }
             std::chrono::nanoseconds timeout = limits_.idle_timeout;
             if (!between_requests || first_request) {
-                timeout = head_done ? std::chrono::nanoseconds{limits_.idle_timeout}
-                                    : std::max<std::chrono::nanoseconds>(
-                                          1ms, head_deadline - clock::now());
+                timeout =
+                    head_done
+                        ? std::chrono::nanoseconds{limits_.idle_timeout}
+                        : std::max<std::chrono::nanoseconds>(1ms, head_deadline - clock::now());
             }
             runtime::received got;
             {
@@ -168,8 +168,7 @@ runtime::task<void> http_server::serve_connection(int fd) {
                 state.idle_ = false;
                 got.result = timed.outcome(got.result);
             }
-            if (got.result == -ETIMEDOUT && !head_done &&
-                (parser.in_message() || first_request)) {
+            if (got.result == -ETIMEDOUT && !head_done && (parser.in_message() || first_request)) {
                 append_error_response(out, 408, "<Error> Request header timeout");
                 co_await runtime::send_all(fd, out, limits_.send_timeout);
                 break;
@@ -207,9 +206,9 @@ runtime::task<void> http_server::serve_connection(int fd) {
         case http::buffered_request::status::complete: {
             first_request = false;
             head_done = false;
-            request_context request{parser.head(), parser.body(), out,
-                                    parser.head().keep_alive && !stopping_, fd, client_ip,
-                                    limits_.send_timeout};
+            request_context request{
+                parser.head(), parser.body(),       out, parser.head().keep_alive && !stopping_, fd,
+                client_ip,     limits_.send_timeout};
             co_await handler_.handle(request);
             if (!request.keep_alive) {
                 close_after = true;

@@ -9,8 +9,8 @@
 
 #include <cstddef>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>

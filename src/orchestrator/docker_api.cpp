@@ -7,9 +7,9 @@
 
 #include <simdjson.h>
 
+#include "net/http_client.hpp"
 #include "json/json_writer.hpp"
 #include "json/object_splitter.hpp"
-#include "net/http_client.hpp"
 
 namespace orchestrator {
 
@@ -103,9 +103,9 @@ docker_api::call(std::string_view method, std::string target, std::string_view b
                                .content_type = body.empty() ? "" : "application/json"};
     auto fetched = co_await net::fetch(socket_, request, call_timeout);
     if (!fetched) {
-        co_return std::unexpected(docker_error{
-            0, "Docker daemon unreachable at " + socket_.to_string() + ": " +
-                   std::strerror(-fetched.error())});
+        co_return std::unexpected(docker_error{0, "Docker daemon unreachable at " +
+                                                      socket_.to_string() + ": " +
+                                                      std::strerror(-fetched.error())});
     }
     co_return answer{fetched->status, std::move(fetched->body)};
 }
@@ -128,8 +128,8 @@ runtime::task<docker_result<std::string>> docker_api::connect() {
     const int minor =
         dot == std::string_view::npos ? 0 : std::atoi(std::string(version.substr(dot + 1)).c_str());
     if (major < 1 || (major == 1 && minor < 41)) {
-        co_return std::unexpected(docker_error{
-            0, "Docker API " + std::string(version) + " is too old: 1.41 or later is needed"});
+        co_return std::unexpected(docker_error{0, "Docker API " + std::string(version) +
+                                                      " is too old: 1.41 or later is needed"});
     }
     co_return std::string(version);
 }
@@ -146,7 +146,13 @@ docker_api::ensure_network(const std::string& name,
     }
     std::string body;
     json::json_writer writer{body};
-    writer.begin_object().key("Name").value(name).key("CheckDuplicate").value(true).key("Labels").begin_object();
+    writer.begin_object()
+        .key("Name")
+        .value(name)
+        .key("CheckDuplicate")
+        .value(true)
+        .key("Labels")
+        .begin_object();
     for (const auto& [key, value] : labels) {
         writer.key(key).value(value);
     }
@@ -175,7 +181,10 @@ runtime::task<docker_result<std::string>> docker_api::create(const container_spe
     }
     writer.end_object().key("HostConfig").begin_object().key("NetworkMode").value(spec.network);
     if (!spec.seccomp_profile.empty()) {
-        writer.key("SecurityOpt").begin_array().value("seccomp=" + spec.seccomp_profile).end_array();
+        writer.key("SecurityOpt")
+            .begin_array()
+            .value("seccomp=" + spec.seccomp_profile)
+            .end_array();
     }
     writer.end_object()
         .key("NetworkingConfig")
@@ -197,8 +206,9 @@ runtime::task<docker_result<std::string>> docker_api::create(const container_spe
         co_return std::unexpected(got.error());
     }
     if (got->status == 409) {
-        co_return std::unexpected(docker_error{
-            409, "a container named '" + spec.name + "' already exists: " + daemon_message(got->body)});
+        co_return std::unexpected(
+            docker_error{409, "a container named '" + spec.name +
+                                  "' already exists: " + daemon_message(got->body)});
     }
     if (got->status == 404) {
         co_return std::unexpected(docker_error{
@@ -255,7 +265,8 @@ runtime::task<docker_result<container_info>> docker_api::inspect(const std::stri
 
 runtime::task<docker_result<void>> docker_api::stop(const std::string& id,
                                                     std::chrono::seconds grace) {
-    auto got = co_await call("POST", "/containers/" + id + "/stop?t=" + std::to_string(grace.count()));
+    auto got =
+        co_await call("POST", "/containers/" + id + "/stop?t=" + std::to_string(grace.count()));
     // 304: already stopped; 404: already gone.
     if (auto failed = unexpected_answer(got, {204, 304, 404})) {
         co_return std::unexpected(*failed);
@@ -324,7 +335,13 @@ runtime::task<docker_error> docker_api::follow_events(const std::vector<std::str
     // Filters: our containers, container events only.
     std::string filter;
     json::json_writer writer{filter};
-    writer.begin_object().key("type").begin_array().value("container").end_array().key("label").begin_array();
+    writer.begin_object()
+        .key("type")
+        .begin_array()
+        .value("container")
+        .end_array()
+        .key("label")
+        .begin_array();
     for (const auto& label : labels) {
         writer.value(label);
     }

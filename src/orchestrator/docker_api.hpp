@@ -49,8 +49,8 @@ public:
     // GET /version: checks that the daemon speaks API 1.41 or later.
     runtime::task<docker_result<std::string>> connect();
     // Creates the network unless it exists.
-    runtime::task<docker_result<void>> ensure_network(const std::string& name,
-                                                      const std::map<std::string, std::string>& labels);
+    runtime::task<docker_result<void>>
+    ensure_network(const std::string& name, const std::map<std::string, std::string>& labels);
     // Creates (409 name conflict, 404 image missing) and returns the container id.
     runtime::task<docker_result<std::string>> create(const container_spec& spec);
     runtime::task<docker_result<void>> start(const std::string& id);

@@ -216,8 +216,8 @@ runtime::task<void> docker_orchestrator::follow_events() {
                 containers_.erase(found);
                 if (exit_handler_) {
                     const auto code = attributes.find("exitCode");
-                    const bool killed = action == "oom" ||
-                                        (code != attributes.end() && code->second == "137");
+                    const bool killed =
+                        action == "oom" || (code != attributes.end() && code->second == "137");
                     exit_handler_(name->second, killed ? "killed" : "exited");
                 }
             },

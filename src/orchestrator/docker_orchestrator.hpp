@@ -33,7 +33,7 @@ public:
     ~docker_orchestrator() override;
 
     runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
-                                                                    std::uint64_t id) override;
+                                                                     std::uint64_t id) override;
     runtime::task<void> remove(std::string name, std::chrono::milliseconds grace) override;
     runtime::task<void> remove_all(std::chrono::milliseconds grace) override;
     runtime::task<std::vector<adopted_replica>> adopt() override;

@@ -37,7 +37,7 @@ public:
 
     // Starts replica `name` with `id`; completes once it was started (not yet healthy).
     virtual runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
-                                                                            std::uint64_t id) = 0;
+                                                                             std::uint64_t id) = 0;
     // Stops and forgets `name`, letting requests in flight finish first (SIGTERM, then a
     // hard stop after `grace`). Unknown names are ignored.
     virtual runtime::task<void> remove(std::string name, std::chrono::milliseconds grace) = 0;

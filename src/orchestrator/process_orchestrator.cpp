@@ -41,8 +41,8 @@ process_orchestrator::spawn(std::string name, std::uint64_t id) {
     // The child has its own copy of the socket now; ours would only keep the port busy.
     listener->reset();
     if (!launched) {
-        co_return std::unexpected(spawn_failure{
-            500, "cannot start " + binary_ + ": " + std::strerror(-launched.error())});
+        co_return std::unexpected(spawn_failure{500, "cannot start " + binary_ + ": " +
+                                                         std::strerror(-launched.error())});
     }
     auto started = std::make_shared<child>(child{std::move(*launched)});
     children_[name] = started;

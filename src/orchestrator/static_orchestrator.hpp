@@ -10,7 +10,7 @@ namespace orchestrator {
 class static_orchestrator final : public orchestrator {
 public:
     runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
-                                                                    std::uint64_t id) override;
+                                                                     std::uint64_t id) override;
     runtime::task<void> remove(std::string, std::chrono::milliseconds) override { co_return; }
     runtime::task<void> remove_all(std::chrono::milliseconds) override { co_return; }
     void on_exit(exit_handler) override {}

@@ -5,12 +5,12 @@
 // destroyed. All buffers are allocated once at start-up. Owned by the reactor's thread:
 // leases must be destroyed on that thread.
 
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <utility>
-#include <coroutine>
-#include <memory>
 #include <vector>
 
 struct io_uring;

@@ -18,7 +18,9 @@ extern char** environ;
 namespace runtime {
 
 namespace {
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 bool overridden(std::string_view entry, const std::vector<std::string>& extra) {
     const auto name = entry.substr(0, entry.find('=') + 1);
@@ -151,7 +153,9 @@ child_process& child_process::operator=(child_process&& other) noexcept {
     return *this;
 }
 
-child_process::~child_process() { reset(); }
+child_process::~child_process() {
+    reset();
+}
 
 void child_process::reset() noexcept {
     if (pidfd_ < 0) {

@@ -18,10 +18,10 @@
 namespace runtime {
 
 struct launch_options {
-    std::string program; // a path; not searched in PATH
-    std::vector<std::string> arguments; // argv[1...]
+    std::string program;                  // a path; not searched in PATH
+    std::vector<std::string> arguments;   // argv[1...]
     std::vector<std::string> environment; // "NAME=value", added to (and overriding) ours
-    int inherited_fd = -1; // when >= 0, becomes fd 3 in the child, with LISTEN_FDS=1
+    int inherited_fd = -1;                // when >= 0, becomes fd 3 in the child, with LISTEN_FDS=1
     int death_signal = SIGTERM;
 };
 

@@ -35,7 +35,9 @@ template <typename Owner> struct owned_completion : completion {
 
 inline constexpr std::uint64_t timeout_tag = 1;
 
-inline std::uint64_t user_data_of(completion* c) { return reinterpret_cast<std::uintptr_t>(c); }
+inline std::uint64_t user_data_of(completion* c) {
+    return reinterpret_cast<std::uintptr_t>(c);
+}
 inline std::uint64_t timeout_user_data_of(completion* c) {
     return reinterpret_cast<std::uintptr_t>(c) | timeout_tag;
 }

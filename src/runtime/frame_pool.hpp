@@ -10,8 +10,12 @@
 namespace runtime::frame_pool {
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline void* allocate(std::size_t size) { return ::operator new(size); }
-inline void deallocate(void* p, std::size_t) noexcept { ::operator delete(p); }
+inline void* allocate(std::size_t size) {
+    return ::operator new(size);
+}
+inline void deallocate(void* p, std::size_t) noexcept {
+    ::operator delete(p);
+}
 #else
 namespace detail {
 inline constexpr std::size_t granule = 64;

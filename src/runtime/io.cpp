@@ -58,8 +58,8 @@ task<int> send_all(int fd, std::string_view data, nanoseconds timeout) {
 task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout) {
     const auto deadline = deadline_after(timeout);
     while (!vectors.empty()) {
-        writev_op step{fd, vectors.data(), static_cast<unsigned>(std::min<std::size_t>(
-                                                vectors.size(), IOV_MAX))};
+        writev_op step{fd, vectors.data(),
+                       static_cast<unsigned>(std::min<std::size_t>(vectors.size(), IOV_MAX))};
         if (timeout != nanoseconds::max()) {
             step.with_timeout(remaining(deadline));
         }

@@ -134,7 +134,9 @@ public:
     void prepare(io_uring_sqe* entry) { io_uring_prep_nop(entry); }
     int finish(int result) const noexcept { return result; }
 };
-inline nop_op nop() { return {}; }
+inline nop_op nop() {
+    return {};
+}
 
 // Completes with 0 after `duration` (or -ECANCELED when cancelled).
 class sleep_op : public io_operation<sleep_op> {
@@ -146,7 +148,9 @@ public:
 private:
     __kernel_timespec spec_;
 };
-inline sleep_op sleep_for(nanoseconds duration) { return sleep_op{duration}; }
+inline sleep_op sleep_for(nanoseconds duration) {
+    return sleep_op{duration};
+}
 
 class read_op : public io_operation<read_op> {
 public:
@@ -184,7 +188,8 @@ public:
         out.result = result;
         // A selected buffer is ours whatever the result says; adopt it so it goes back.
         if ((completion_.flags_ & IORING_CQE_F_BUFFER) != 0) {
-            const auto id = static_cast<std::uint16_t>(completion_.flags_ >> IORING_CQE_BUFFER_SHIFT);
+            const auto id =
+                static_cast<std::uint16_t>(completion_.flags_ >> IORING_CQE_BUFFER_SHIFT);
             out.buffer = reactor::current().buffers().adopt(
                 id, result > 0 ? static_cast<std::uint32_t>(result) : 0);
         }
@@ -194,7 +199,9 @@ public:
 private:
     int fd_;
 };
-inline receive_op receive(int fd) { return receive_op{fd}; }
+inline receive_op receive(int fd) {
+    return receive_op{fd};
+}
 
 class send_op : public io_operation<send_op> {
 public:
@@ -210,7 +217,9 @@ private:
     std::string_view data_;
     int flags_;
 };
-inline send_op send_some(int fd, std::string_view data) { return send_op{fd, data}; }
+inline send_op send_some(int fd, std::string_view data) {
+    return send_op{fd, data};
+}
 
 class writev_op : public io_operation<writev_op> {
 public:
@@ -253,7 +262,9 @@ public:
 private:
     int fd_;
 };
-inline close_op close(int fd) { return close_op{fd}; }
+inline close_op close(int fd) {
+    return close_op{fd};
+}
 
 class poll_op : public io_operation<poll_op> {
 public:
@@ -265,7 +276,9 @@ private:
     int fd_;
     unsigned mask_;
 };
-inline poll_op poll(int fd, unsigned mask) { return poll_op{fd, mask}; }
+inline poll_op poll(int fd, unsigned mask) {
+    return poll_op{fd, mask};
+}
 
 // Sends all of `data` (looping over short sends). Returns 0 or -errno. The caller keeps
 // `data` alive until the task finishes.

@@ -57,8 +57,8 @@ reactor::reactor(reactor_options options) {
         throw startup_error(describe_ring_setup_failure(rc));
     }
     try {
-        buffers_ = std::make_unique<buffer_ring>(ring_, 0, options.buffer_count,
-                                                 options.buffer_size);
+        buffers_ =
+            std::make_unique<buffer_ring>(ring_, 0, options.buffer_count, options.buffer_size);
         wake_fd_ = eventfd(0, EFD_CLOEXEC);
         if (wake_fd_ < 0) {
             throw startup_error(std::string("eventfd: ") + std::strerror(errno));

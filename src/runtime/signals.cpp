@@ -39,7 +39,9 @@ signal_set::signal_set(std::initializer_list<int> signals) {
     }
 }
 
-signal_set::~signal_set() { ::close(fd_); }
+signal_set::~signal_set() {
+    ::close(fd_);
+}
 
 task<int> signal_set::next() {
     signalfd_siginfo info{};

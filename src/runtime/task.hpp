@@ -59,7 +59,7 @@ template <typename T> struct task_promise : task_promise_base {
 
     // The default argument lets `co_return {};` and other braced lists initialise a T.
     template <typename U = T>
-        requires std::is_convertible_v<U&&, T>
+    requires std::is_convertible_v<U&&, T>
     void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
         value_.emplace(std::forward<U>(value));
     }

@@ -15,7 +15,9 @@ json::control_payload_result parse(std::string_view body) {
 const std::vector<std::string> three = {"Server1", "Server2", "Server3"};
 const naming_rules names_rules{};
 
-std::string generated(std::uint64_t k) { return "Server" + std::to_string(k); }
+std::string generated(std::uint64_t k) {
+    return "Server" + std::to_string(k);
+}
 
 std::variant<add_plan, api_error> add(std::string_view body,
                                       const std::vector<std::string>& current = three,
@@ -64,7 +66,8 @@ TEST_CASE("/add refuses every bad payload with the documented message") {
 
 TEST_CASE("/add on the static backend takes HOST:PORT names and invents none") {
     naming_rules rules{.host_port = true, .max_replicas = 64};
-    auto plan = std::get<add_plan>(add(R"({"n": 1, "hostnames": ["127.0.0.1:8080"]})", three, rules));
+    auto plan =
+        std::get<add_plan>(add(R"({"n": 1, "hostnames": ["127.0.0.1:8080"]})", three, rules));
     CHECK(plan.names == std::vector<std::string>{"127.0.0.1:8080"});
     CHECK(error_of(add(R"({"n": 1, "hostnames": ["S5"]})", three, rules)).find("HOST:PORT") !=
           std::string::npos);
@@ -87,9 +90,11 @@ TEST_CASE("/rm plans given names first, then picks the rest") {
 }
 
 TEST_CASE("/rep renders the documented shape") {
-    CHECK(render_replicas(three) ==
-          R"({"message": {"N": 3, "replicas": ["Server1", "Server2", "Server3"]}, "status": "successful"})");
-    CHECK(render_replicas({}) == R"({"message": {"N": 0, "replicas": []}, "status": "successful"})");
+    CHECK(
+        render_replicas(three) ==
+        R"({"message": {"N": 3, "replicas": ["Server1", "Server2", "Server3"]}, "status": "successful"})");
+    CHECK(render_replicas({}) ==
+          R"({"message": {"N": 0, "replicas": []}, "status": "successful"})");
 }
 
 TEST_CASE("replica names follow container naming rules") {

@@ -197,7 +197,8 @@ TEST_CASE("send_all and writev_all deliver every byte through short writes") {
     setsockopt(pair.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     const std::string payload(1 << 20, 'p');
     bool intact = false;
-    std::thread reader([&] { intact = drain(pair.fds[1], payload.size() + 11) == payload + "hello world"; });
+    std::thread reader(
+        [&] { intact = drain(pair.fds[1], payload.size() + 11) == payload + "hello world"; });
     auto scenario = [](int fd, const std::string* data) -> task<void> {
         const int sent = co_await runtime::send_all(fd, *data);
         CHECK(sent == 0);
@@ -288,14 +289,16 @@ TEST_CASE("signals arrive through the signalfd") {
 TEST_CASE("child processes: exit codes, signals, missing binaries, an inherited fd") {
     runtime::reactor loop;
     auto scenario = []() -> task<void> {
-        auto ok = runtime::child_process::launch({.program = "/bin/sh", .arguments = {"-c", "exit 3"}});
+        auto ok =
+            runtime::child_process::launch({.program = "/bin/sh", .arguments = {"-c", "exit 3"}});
         REQUIRE(ok.has_value());
         auto status = co_await ok->wait();
         CHECK(status.code == 3);
         CHECK(status.signal == 0);
         CHECK(ok->exited());
 
-        auto sleeper = runtime::child_process::launch({.program = "/bin/sleep", .arguments = {"30"}});
+        auto sleeper =
+            runtime::child_process::launch({.program = "/bin/sleep", .arguments = {"30"}});
         REQUIRE(sleeper.has_value());
         CHECK(sleeper->send_signal(SIGKILL) == 0);
         auto killed = co_await sleeper->wait();

@@ -10,8 +10,12 @@
 using runtime::task;
 
 namespace {
-task<int> answer() { co_return 42; }
-task<int> add_one(task<int> inner) { co_return (co_await inner) + 1; }
+task<int> answer() {
+    co_return 42;
+}
+task<int> add_one(task<int> inner) {
+    co_return (co_await inner) + 1;
+}
 task<void> fail() {
     throw std::runtime_error("boom");
     co_return;
