@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,8 @@ struct balancer_config {
     std::chrono::milliseconds startup_timeout{10'000};
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds idle_timeout{60'000};
-    std::uint64_t proxy_body_limit = 8 << 20;
+    // Largest proxied request body (--max-body); the maximum means no limit.
+    std::uint64_t proxy_body_limit = std::numeric_limits<std::uint64_t>::max();
     // Idle keep-alive connections a worker keeps per upstream: above the number of client
     // connections a worker sends to one replica at once, or it reconnects under load.
     std::size_t upstream_idle = 1024;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -78,6 +79,8 @@ Options:
                          default 60000)
   --upstream-idle N      idle keep-alive connections kept per upstream and worker
                          (LB_UPSTREAM_IDLE; default 1024)
+  --max-body BYTES       largest request body proxied, else 413; bodies are streamed,
+                         not held in memory (LB_MAX_BODY; default 0: no limit)
   --admin-listen ADDR    /metrics, /ring, /stats; "off" disables (LB_ADMIN_LISTEN;
                          default 127.0.0.1:9901)
   --admin-token TOKEN    require "Authorization: Bearer TOKEN" on /add and /rm
@@ -120,6 +123,7 @@ struct raw_flags {
     std::string header_timeout_ms = cmd::env_or("LB_HEADER_TIMEOUT_MS", "10000");
     std::string idle_timeout_ms = cmd::env_or("LB_IDLE_TIMEOUT_MS", "60000");
     std::string upstream_idle = cmd::env_or("LB_UPSTREAM_IDLE", "1024");
+    std::string max_body = cmd::env_or("LB_MAX_BODY", "0");
     std::string admin_listen = cmd::env_or("LB_ADMIN_LISTEN", "127.0.0.1:9901");
     std::string admin_token = cmd::env_or("LB_ADMIN_TOKEN", "");
     std::vector<std::string> upstream_flags;
@@ -153,6 +157,7 @@ constexpr std::pair<std::string_view, std::string raw_flags::*> string_flags[] =
     {"header-timeout-ms", &raw_flags::header_timeout_ms},
     {"idle-timeout-ms", &raw_flags::idle_timeout_ms},
     {"upstream-idle", &raw_flags::upstream_idle},
+    {"max-body", &raw_flags::max_body},
     {"admin-listen", &raw_flags::admin_listen},
     {"admin-token", &raw_flags::admin_token},
 };
@@ -305,6 +310,11 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
     LBD_NUMBER(idle_ms, "idle-timeout-ms", raw.idle_timeout_ms, 1, 3'600'000);
     config.idle_timeout = std::chrono::milliseconds{idle_ms};
     LBD_NUMBER(config.upstream_idle, "upstream-idle", raw.upstream_idle, 0, 65536);
+    LBD_NUMBER(config.proxy_body_limit, "max-body", raw.max_body, 0,
+               std::numeric_limits<long>::max());
+    if (config.proxy_body_limit == 0) {
+        config.proxy_body_limit = std::numeric_limits<std::uint64_t>::max();
+    }
 #undef LBD_NUMBER
     return config;
 }
@@ -378,7 +388,6 @@ int main(int argc, char** argv) {
         net::worker_pool_options options;
         options.threads = config.threads;
         options.listen = config.listen;
-        options.limits.parse.default_body_limit = config.proxy_body_limit;
         options.limits.header_timeout = config.header_timeout;
         options.limits.idle_timeout = config.idle_timeout;
         net::worker_pool pool{std::move(options), [&](std::size_t worker) {

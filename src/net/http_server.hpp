@@ -1,21 +1,21 @@
 #pragma once
 // http_server: serves HTTP/1.1 on one listening socket from one reactor thread. Each
 // accepted connection is a coroutine in the server's scope: it receives into leased
-// buffers, parses with http::buffered_request, hands each complete request to the
-// request_handler, and writes answers in order (pipelined answers are batched into one
-// send). Enforces the limits of DESIGN.md: 431, 413, 400 (and close) from the parser;
-// 408 and close when a request head does not arrive within header_timeout; idle
-// keep-alive connections closed after idle_timeout. stop() stops accepting, closes idle
-// connections at once, and lets requests in flight finish (answered with
-// "Connection: close"). Per connection: one frame, an output string and the parser's
-// arena, reused across requests.
+// buffers, parses with http::request_parser, hands each request to the request_handler,
+// and writes answers in order (pipelined answers are batched into one send). A handler
+// gets the body whole (up to its body_limit), or, for the routes it streams, pulls it
+// piece by piece through request_body while it arrives. Enforces the limits of DESIGN.md: 431, 413,
+// 400 (and close) from the parser; 408 and close when a request head does not arrive within
+// header_timeout; idle keep-alive connections closed after idle_timeout. stop() stops accepting,
+// closes idle connections at once, and lets requests in flight finish (answered with "Connection:
+// close"). Per connection: one frame, an output string and the parser's arena, reused across
+// requests.
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "http/buffered_request.hpp"
 #include "http/parse_step.hpp"
 #include "http/request_head.hpp"
 #include "runtime/acceptor.hpp"
@@ -33,9 +33,34 @@ struct server_limits {
     http::parse_limits parse{};
 };
 
+// One piece of a streamed request body (request_body::read).
+struct body_piece {
+    enum class kind : std::uint8_t { data, end, failed };
+    kind what = kind::end;
+    // kind::data: decoded body bytes (never empty), valid until the next read().
+    std::string_view bytes;
+    // kind::failed: the status to answer with (400 bad framing, 408 too slow, 413 too
+    // large) and its reason, or 0 when the client is gone. The connection closes after
+    // this request; every later read() fails the same way.
+    int status = 0;
+    std::string_view reason;
+};
+
+// The body of a streamed request, read as it arrives.
+class request_body {
+public:
+    // The next piece of the body; `end` at once when the request has none. Call on the
+    // connection's thread, one read at a time.
+    virtual runtime::task<body_piece> read() = 0;
+
+protected:
+    ~request_body() = default;
+};
+
 // What a handler sees of one request, and where its answer goes.
 struct request_context {
     const http::request_head& head;
+    // The whole body, for routes that do not stream it (empty for those that do).
     std::string_view body;
     // Append exactly one complete response here (http::append_response...).
     std::string& out;
@@ -45,6 +70,9 @@ struct request_context {
     int client_fd;
     std::string_view client_ip; // the peer's address, "" for Unix sockets
     std::chrono::milliseconds send_timeout;
+    // Routes the handler streams (streams_body): the body, to read while answering. A
+    // body the handler leaves unread is read and dropped after it returns.
+    request_body* body_stream = nullptr;
 };
 
 // Sends and clears request.out now (a handler streaming a long answer). False when the
@@ -56,6 +84,9 @@ public:
     virtual ~request_handler() = default;
     // The body limit for a request whose head just arrived (413 above it).
     virtual std::uint64_t body_limit(const http::request_head& head) const;
+    // Whether handle() reads this request's body through request_context::body_stream
+    // (true) or gets it whole in request_context::body (false, the default).
+    virtual bool streams_body(const http::request_head&) const { return false; }
     // Called when the server stops accepting; drain() is awaited once every connection
     // has closed, for the handler's own detached work. Both on the server's thread.
     virtual void on_stop() {}
@@ -94,7 +125,7 @@ private:
         connection_state* prev_ = nullptr;
         connection_state* next_ = nullptr;
     };
-    struct registration;
+    class connection;
 
     runtime::task<void> serve_connection(int fd);
 

@@ -259,6 +259,7 @@ class Upstream:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.paths = Counter()  # non-heartbeat requests seen
+        self.body_seen = 0  # request body bytes received, counted as they arrive
         self.connections = []
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -301,6 +302,20 @@ class Upstream:
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         conn.sendall(head + body)
 
+    def _body_bytes(self, reader, n):
+        """n bytes of request body, counted in body_seen as they arrive."""
+        parts = []
+        while n > 0:
+            if not reader.buffer:
+                reader._fill()
+            piece = reader.buffer[:n]
+            reader.buffer = reader.buffer[len(piece):]
+            parts.append(piece)
+            n -= len(piece)
+            with self.lock:
+                self.body_seen += len(piece)
+        return b"".join(parts)
+
     def _serve(self, conn):
         buffer = b""
         try:
@@ -326,10 +341,10 @@ class Upstream:
                             while reader._line():
                                 pass
                             break
-                        body += reader._exactly(size)
+                        body += self._body_bytes(reader, size)
                         reader._exactly(2)
                 elif length:
-                    body = reader._exactly(int(length.group(1)))
+                    body = self._body_bytes(reader, int(length.group(1)))
                 buffer = reader.buffer
                 path = head.split(b" ")[1].decode(errors="replace")
                 if path == "/heartbeat":
@@ -1082,6 +1097,131 @@ class StaticBackend(unittest.TestCase):
             self.assertEqual(lbd.process.wait(timeout=5), 0)
         finally:
             lbd.close()
+
+
+
+class RequestBodies(unittest.TestCase):
+    """Request bodies are streamed to the replica while they arrive, never held whole."""
+
+    def setUp(self):
+        self.echo = Upstream("echo")
+
+    def tearDown(self):
+        self.echo.close()
+
+    @staticmethod
+    def headers_of(seen):
+        return {line.split(":", 1)[0].strip().lower(): line.split(":", 1)[1].strip()
+                for line in seen["headers"]}
+
+    def test_a_long_body_reaches_the_replica_before_the_client_has_sent_it_all(self):
+        body = os.urandom(4 << 20)
+        with Lbd(static=[self.echo.address]) as lbd, connect(lbd.port, timeout=10) as sock:
+            sock.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body[:1 << 20])
+            self.assertTrue(wait_until(lambda: self.echo.body_seen >= 512 * 1024, 5),
+                            f"the replica got {self.echo.body_seen} bytes while the client "
+                            f"waited: lbd holds the body back")
+            sock.sendall(body[1 << 20:])
+            r = Reader(sock).response()
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.json()["body_length"], len(body))
+            self.assertEqual(r.json()["body_sha256"], hashlib.sha256(body).hexdigest())
+            names = self.headers_of(r.json())
+            self.assertEqual(names.get("content-length"), str(len(body)))
+            self.assertNotIn("transfer-encoding", names)
+            # The connection serves the next request.
+            sock.sendall(build("GET", "/after", close=True))
+            self.assertEqual(Reader(sock).response().status, 200)
+
+    def test_a_chunked_body_is_streamed_as_chunks(self):
+        chunks = [os.urandom(50_000) for _ in range(8)]
+        with Lbd(static=[self.echo.address]) as lbd, connect(lbd.port, timeout=10) as sock:
+            frame = lambda c: f"{len(c):x}\r\n".encode() + c + b"\r\n"
+            sock.sendall(b"PUT /chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                         b"".join(frame(c) for c in chunks[:4]))
+            self.assertTrue(wait_until(lambda: self.echo.body_seen >= 100_000, 5),
+                            f"the replica got {self.echo.body_seen} bytes while the client waited")
+            sock.sendall(b"".join(frame(c) for c in chunks[4:]) + b"0\r\n\r\n")
+            r = Reader(sock).response()
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.json()["body_sha256"], hashlib.sha256(b"".join(chunks)).hexdigest())
+            self.assertEqual(self.headers_of(r.json()).get("transfer-encoding"), "chunked")
+
+    def test_a_body_far_larger_than_memory_budgets_passes(self):
+        def peak_kib(pid):
+            with open(f"/proc/{pid}/status") as status:
+                return int(re.search(r"VmHWM:\s+(\d+)", status.read())[1])
+
+        body = os.urandom(64 << 20)
+        # One worker, warmed up by a body long enough to touch every receive buffer of its
+        # ring (1024 x 16 KiB): what grows after that is what lbd holds.
+        with Lbd(static=[self.echo.address], threads=1) as lbd:
+            r = request(lbd.port, "POST", "/warm-up", body=body[:24 << 20], timeout=30)
+            self.assertEqual(r.status, 200, r.body)
+            before = peak_kib(lbd.pid)
+            r = request(lbd.port, "POST", "/big", body=body, timeout=60)
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.json()["body_sha256"], hashlib.sha256(body).hexdigest())
+            grown = peak_kib(lbd.pid) - before
+            report(f"peak memory of lbd grew by {grown} KiB for a {len(body) >> 20} MiB body")
+            self.assertLess(grown, len(body) // 4 >> 10, "lbd's peak memory grew as if it held the body")
+
+    def test_max_body_is_413_before_and_during_the_body(self):
+        with Lbd("--max-body", "100000", static=[self.echo.address]) as lbd:
+            r, closed = answer_then_close(
+                lbd.port, b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100001\r\n\r\n")
+            self.assertEqual((r.status, r.json()["message"]), (413, "<Error> Request body too large"))
+            self.assertTrue(closed)
+            # Chunked: the limit is found only while the body streams.
+            big = os.urandom(70_000)
+            raw = (b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                   b"".join(f"{len(big):x}\r\n".encode() + big + b"\r\n" for _ in range(2)) +
+                   b"0\r\n\r\n")
+            r, closed = answer_then_close(lbd.port, raw)
+            self.assertEqual(r.status, 413, r.body)
+            self.assertTrue(closed)
+            self.assertEqual(self.echo.paths["/x"], 0, "a cut-off body reached the replica whole")
+            r = request(lbd.port, "POST", "/x", body=b"y" * 100_000)
+            self.assertEqual((r.status, r.json()["body_length"]), (200, 100_000))
+
+    def test_a_client_that_leaves_mid_body_costs_nothing_else(self):
+        with Lbd(static=[self.echo.address]) as lbd:
+            with connect(lbd.port) as sock:
+                sock.sendall(b"POST /gone HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
+                             b"z" * 300_000)
+                self.assertTrue(wait_until(lambda: self.echo.body_seen >= 65536, 5))
+            # The replica's request is cut off, not completed with made-up bytes.
+            time.sleep(0.3)
+            self.assertEqual(self.echo.paths["/gone"], 0)
+            r = request(lbd.port, "POST", "/after", body=b"ok")
+            self.assertEqual((r.status, r.json()["body_length"]), (200, 2))
+
+    def test_a_client_that_stalls_mid_body_gets_408(self):
+        with Lbd("--idle-timeout-ms", "500", static=[self.echo.address]) as lbd:
+            with connect(lbd.port) as sock:
+                sock.sendall(b"POST /stall HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
+                             b"z" * 100_000)
+                reader = Reader(sock)
+                started = time.monotonic()
+                r = reader.response()
+                self.assertEqual((r.status, r.json()["message"]), (408, "<Error> Request body timeout"))
+                self.assertLess(time.monotonic() - started, 5)
+                self.assertTrue(reader.closed())
+            self.assertEqual(self.echo.paths["/stall"], 0)
+
+    def test_a_short_body_is_still_retried_on_another_replica(self):
+        reset = Upstream("reset")
+        try:
+            with Lbd(static=[self.echo.address, reset.address]) as lbd:
+                # PUT is idempotent: a body that fit the read-ahead can go to the next replica.
+                for i in range(20):
+                    r = request(lbd.port, "PUT", "/short", headers={"X-Request-ID": f"k{i}"},
+                                body=b"s" * 1000)
+                    self.assertEqual((r.status, r.json()["body_length"]), (200, 1000))
+                self.assertGreater(reset.paths["/short"], 0, "no request was routed to the reset")
+        finally:
+            reset.close()
 
 
 class Lifecycle(unittest.TestCase):

@@ -1,0 +1,398 @@
+// The proxy path of balancer_handler: pick the replica for the request's key, send the
+// request with its body read ahead (or streamed on when longer), relay the response as it
+// arrives, and try the next replica once where that is safe.
+#include <algorithm>
+#include <cerrno>
+
+#include "balancer/balancer_handler.hpp"
+#include "balancer/control_plane.hpp"
+#include "balancer/key_source.hpp"
+#include "balancer/respond.hpp"
+#include "http/hop_by_hop.hpp"
+#include "http/serializer.hpp"
+
+namespace balancer {
+
+using clock = std::chrono::steady_clock;
+
+namespace {
+// Response bytes gathered before a flush to the client, and the most of a request body
+// read before the upstream request goes out (a longer body is streamed on).
+constexpr std::size_t stream_chunk = 64 * 1024;
+
+// The client's body broke off: answer what the server says (nothing when the client is
+// gone) and close.
+void answer_body_failure(net::request_context& request, const net::body_piece& failure) {
+    request.keep_alive = false;
+    if (failure.status != 0) {
+        std::string message = "<Error> ";
+        message += failure.reason;
+        respond_failure(request, failure.status, message);
+    }
+}
+} // namespace
+
+runtime::task<net::response_event>
+balancer_handler::next_event(net::client_connection& connection) {
+    runtime::deadline_list::wait timed{deadlines_, clock::now() + config_.response_timeout};
+    net::response_event event =
+        co_await connection.next(std::chrono::milliseconds::max(), timed.slot());
+    if (event.what == net::response_event::kind::failed) {
+        event.error = timed.outcome(event.error);
+    }
+    co_return event;
+}
+
+void balancer_handler::build_upstream_request(const net::request_context& request,
+                                              const outbound_body& body, std::string& wire) const {
+    const http::request_head& head = request.head;
+    wire.append(head.method_name).append(" ").append(head.target).append(" HTTP/1.1\r\n");
+    std::string_view forwarded_for;
+    bool has_host = false;
+    for (const auto& field : head.headers) {
+        // Expect: lbd has answered 100 Continue itself.
+        if (http::is_hop_by_hop(field.name, head.headers) ||
+            http::iequals(field.name, "Content-Length") || http::iequals(field.name, "Expect")) {
+            continue;
+        }
+        if (http::iequals(field.name, "X-Forwarded-For")) {
+            forwarded_for = field.value;
+            continue;
+        }
+        has_host = has_host || http::iequals(field.name, "Host");
+        http::append_header(wire, field.name, field.value);
+    }
+    if (!has_host) {
+        http::append_header(wire, "Host", "lbd");
+    }
+    if (!request.client_ip.empty()) {
+        std::string chain(forwarded_for);
+        if (!chain.empty()) {
+            chain += ", ";
+        }
+        chain += request.client_ip;
+        http::append_header(wire, "X-Forwarded-For", chain);
+    }
+    if (body.rest != nullptr && body.chunked) {
+        http::append_header(wire, "Transfer-Encoding", "chunked");
+        wire += "\r\n";
+        http::append_chunk(wire, body.ahead);
+        return;
+    }
+    const bool body_method = head.method == http::method::post ||
+                             head.method == http::method::put || head.method == http::method::patch;
+    if (body.rest != nullptr) {
+        // A request body is chunked or has a Content-Length: this one has the length.
+        http::append_header(wire, "Content-Length", head.content_length.value_or(0));
+    } else if (!body.ahead.empty() || body_method) {
+        http::append_header(wire, "Content-Length", body.ahead.size());
+    }
+    wire += "\r\n";
+    wire += body.ahead;
+}
+
+runtime::task<bool> balancer_handler::read_ahead(net::request_context& request,
+                                                 outbound_body& body) {
+    if (request.body_stream == nullptr) {
+        body.ahead.assign(request.body);
+        co_return true;
+    }
+    for (;;) {
+        const net::body_piece piece = co_await request.body_stream->read();
+        if (piece.what == net::body_piece::kind::end) {
+            co_return true;
+        }
+        if (piece.what == net::body_piece::kind::failed) {
+            body.failure = piece;
+            co_return false;
+        }
+        body.ahead += piece.bytes;
+        if (body.ahead.size() >= stream_chunk) {
+            body.rest = request.body_stream;
+            body.chunked = request.head.chunked;
+            co_return true;
+        }
+    }
+}
+
+runtime::task<void> balancer_handler::proxy(net::request_context& request) {
+    // Our own reference: the table may be replaced while this request waits.
+    const std::shared_ptr<const routing_table> table = table_;
+    const hashing::ring_snapshot& ring = *table->ring;
+    if (ring.empty()) {
+        ++metrics_.no_replica;
+        respond_failure(request, 503, "<Error> No replicas available");
+        co_return;
+    }
+    outbound_body body;
+    if (!co_await read_ahead(request, body)) {
+        answer_body_failure(request, body.failure);
+        co_return;
+    }
+    const std::uint64_t random_id = 100000 + random_() % 900000;
+    const hashing::request_key key =
+        extract_key(config_.key, request.head, request.client_ip, random_id);
+    // The worker's own in-flight counts (bounded loads); other algorithms ignore them.
+    const bool counting = table == table_ && in_flight_.size() == table->targets.size();
+    const hashing::replica_loads loads =
+        counting ? hashing::replica_loads{in_flight_, in_flight_total_} : hashing::replica_loads{};
+    std::size_t index = ring.lookup(key, loads);
+    std::string wire;
+    build_upstream_request(request, body, wire);
+    const bool idempotent = http::is_idempotent(request.head.method);
+
+    for (int tries = 0;; ++tries) {
+        const upstream_target& target = table->targets[index];
+        // One lookup per attempt: map elements stay put, and none is ever erased.
+        replica_counters& counters = metrics_.replicas[target.name];
+        const bool counted = table == table_ && index < in_flight_.size();
+        if (counted) {
+            ++in_flight_[index];
+            ++in_flight_total_;
+        }
+        ++counters.in_flight;
+        const attempt_result result =
+            co_await attempt(request, target, counters, wire, body, idempotent);
+        --counters.in_flight;
+        // Only if no new table reset the counts meanwhile.
+        if (counted && table == table_) {
+            --in_flight_[index];
+            --in_flight_total_;
+        }
+        if (result == attempt_result::answered) {
+            co_return;
+        }
+        if (result == attempt_result::broken) {
+            // Part of the answer already went out: all we can do is close.
+            request.keep_alive = false;
+            co_return;
+        }
+        if (result == attempt_result::client_failed) {
+            answer_body_failure(request, body.failure);
+            co_return;
+        }
+        ++counters.by_class[0];
+        control_plane* control = &control_;
+        control_.reactor().post(
+            [control, name = target.name]() mutable { control->report_suspect(std::move(name)); });
+        if (tries == 0 && result == attempt_result::unreachable) {
+            // The counts may have been reset while this request waited: take them afresh.
+            const bool still_current =
+                table == table_ && in_flight_.size() == table->targets.size();
+            const std::size_t next = ring.lookup_excluding(
+                key, index,
+                still_current ? hashing::replica_loads{in_flight_, in_flight_total_}
+                              : hashing::replica_loads{});
+            if (next != hashing::ring_snapshot::no_replica) {
+                ++counters.retried;
+                index = next;
+                continue;
+            }
+        }
+        if (result == attempt_result::timed_out) {
+            respond_failure(request, 504,
+                            "<Error> Replica '" + target.name + "' did not answer in time");
+        } else {
+            respond_failure(request, 502, "<Error> Replica '" + target.name + "' is unreachable");
+        }
+        co_return;
+    }
+}
+
+runtime::task<int> balancer_handler::send_rest(net::client_connection& connection,
+                                               outbound_body& body) {
+    std::string frame;
+    for (;;) {
+        const net::body_piece piece = co_await body.rest->read();
+        body.started = true;
+        if (piece.what == net::body_piece::kind::failed) {
+            body.failure = piece;
+            co_return -ECONNABORTED;
+        }
+        if (piece.what == net::body_piece::kind::end) {
+            if (!body.chunked) {
+                co_return 0;
+            }
+            frame.clear();
+            http::append_last_chunk(frame);
+            co_return co_await connection.send(frame, config_.response_timeout);
+        }
+        // The piece is a view into the client's receive buffer: sent before the next read.
+        int sent = 0;
+        if (body.chunked) {
+            frame.clear();
+            http::append_chunk(frame, piece.bytes);
+            sent = co_await connection.send(frame, config_.response_timeout);
+        } else {
+            sent = co_await connection.send(piece.bytes, config_.response_timeout);
+        }
+        if (sent != 0) {
+            co_return sent;
+        }
+    }
+}
+
+runtime::task<balancer_handler::attempt_result>
+balancer_handler::attempt(net::request_context& request, const upstream_target& target,
+                          replica_counters& counters, std::string_view wire, outbound_body& body,
+                          bool may_resend) {
+    // A streamed body goes on a new connection: a pooled one the replica has closed would
+    // show it only once part of the body is gone, too late to send it again.
+    std::optional<net::client_connection> connection;
+    if (body.rest == nullptr) {
+        connection = pool_.take(target.pool_key);
+    }
+    bool reused = connection.has_value();
+    net::response_event event;
+    clock::time_point sent_at;
+    int sent = 0;
+    for (;;) {
+        if (!connection) {
+            auto opened =
+                co_await net::client_connection::open(target.address, config_.connect_timeout);
+            if (!opened) {
+                co_return attempt_result::unreachable; // nothing was sent: safe to retry
+            }
+            connection.emplace(std::move(*opened));
+            reused = false;
+        }
+        connection->expect_response_to(request.head.method);
+        sent_at = clock::now();
+        sent = co_await connection->send(wire, config_.response_timeout);
+        if (sent == 0 && body.rest != nullptr) {
+            sent = co_await send_rest(*connection, body);
+            if (body.failure.what == net::body_piece::kind::failed) {
+                co_await connection->close();
+                co_return attempt_result::client_failed;
+            }
+        }
+        // A replica that stopped reading the body may have answered before it closed
+        // (413, say): that answer is the client's.
+        const bool look_for_answer = sent == 0 || (body.started && sent != -ETIMEDOUT);
+        event = look_for_answer ? co_await next_event(*connection)
+                                : net::response_event{net::response_event::kind::failed, {}, sent};
+        if (event.what == net::response_event::kind::head) {
+            break;
+        }
+        const bool nothing_back = !connection->received_any();
+        co_await connection->close();
+        connection.reset();
+        if (event.error == -ETIMEDOUT || sent == -ETIMEDOUT) {
+            co_return attempt_result::timed_out;
+        }
+        // Once part of a streamed body was read from the client, it cannot be sent again.
+        const bool resendable = !body.started;
+        // A pooled connection the replica had closed meanwhile: once more, on a fresh one,
+        // unless a non-idempotent request was written and might have been processed.
+        if (reused && nothing_back && resendable && (may_resend || sent < 0)) {
+            continue;
+        }
+        // No response byte came back: another replica may take it if the method allows.
+        co_return nothing_back&& may_resend&& resendable ? attempt_result::unreachable
+                                                         : attempt_result::failed;
+    }
+    metrics_.observe_latency(std::chrono::duration<double>(clock::now() - sent_at).count());
+    // Reusable only when the whole request went out.
+    co_return co_await relay_response(request, target, counters, *connection, sent == 0);
+}
+
+runtime::task<balancer_handler::attempt_result>
+balancer_handler::relay_response(net::request_context& request, const upstream_target& target,
+                                 replica_counters& counters, net::client_connection& connection,
+                                 bool reusable) {
+    net::response_event event;
+    const http::response_head& head = connection.head();
+    const int status = head.status;
+    ++counters.by_class[std::clamp(status / 100, 1, 5)];
+
+    if (status == 404) {
+        // The spec's message replaces the replica's own 404.
+        do {
+            event = co_await next_event(connection);
+        } while (event.what == net::response_event::kind::body);
+        if (event.what == net::response_event::kind::complete && reusable) {
+            pool_.give_back(target.pool_key, std::move(connection));
+        } else {
+            co_await connection.close();
+        }
+        std::string message = "<Error> '";
+        message += request.head.path;
+        message += "' endpoint does not exist in server replicas";
+        respond_failure(request, 400, message);
+        co_return attempt_result::answered;
+    }
+
+    const std::size_t mark = request.out.size();
+    http::append_status_line(request.out, status);
+    for (const auto& field : head.headers) {
+        if (!http::is_hop_by_hop(field.name, head.headers) &&
+            !http::iequals(field.name, "Content-Length")) {
+            http::append_header(request.out, field.name, field.value);
+        }
+    }
+    bool chunked_out = false;
+    if (!head.has_body) {
+        if (head.content_length) {
+            http::append_header(request.out, "Content-Length", *head.content_length);
+        }
+    } else if (head.content_length && !head.chunked) {
+        http::append_header(request.out, "Content-Length", *head.content_length);
+    } else if (request.head.version == http::version::http_1_1) {
+        http::append_header(request.out, "Transfer-Encoding", "chunked");
+        chunked_out = true;
+    } else {
+        request.keep_alive = false; // an HTTP/1.0 client reads the body until close
+    }
+    if (!request.keep_alive) {
+        http::append_header(request.out, "Connection", "close");
+    } else if (request.head.version == http::version::http_1_0) {
+        http::append_header(request.out, "Connection", "keep-alive");
+    }
+    request.out += "\r\n";
+
+    bool flushed = false;
+    for (;;) {
+        event = co_await next_event(connection);
+        if (event.what == net::response_event::kind::complete) {
+            break;
+        }
+        if (event.what == net::response_event::kind::failed) {
+            co_await connection.close();
+            if (!flushed) {
+                // Nothing reached the client yet: answer 502 instead of a torn response.
+                request.out.resize(mark);
+                ++counters.by_class[0];
+                respond_failure(request, 502,
+                                "<Error> Replica '" + target.name + "' broke its response");
+                co_return attempt_result::answered;
+            }
+            co_return attempt_result::broken;
+        }
+        if (request.head.method == http::method::head) {
+            continue;
+        }
+        if (chunked_out) {
+            http::append_chunk(request.out, event.body);
+        } else {
+            request.out += event.body;
+        }
+        if (request.out.size() >= stream_chunk) {
+            flushed = true;
+            if (!co_await net::flush_response(request)) {
+                co_await connection.close();
+                co_return attempt_result::broken;
+            }
+        }
+    }
+    if (chunked_out) {
+        http::append_last_chunk(request.out);
+    }
+    if (reusable) {
+        pool_.give_back(target.pool_key, std::move(connection));
+    } else {
+        co_await connection.close();
+    }
+    co_return attempt_result::answered;
+}
+
+} // namespace balancer

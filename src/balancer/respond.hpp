@@ -1,0 +1,20 @@
+#pragma once
+// Answers lbd writes itself (control API, proxy errors), in the request's HTTP version,
+// without a body for HEAD. JSON only.
+
+#include <span>
+#include <string_view>
+
+#include "http/header_list.hpp"
+#include "net/http_server.hpp"
+
+namespace balancer {
+
+void respond_json(net::request_context& request, int status, std::string_view body,
+                  std::span<const http::header_field> extra = {});
+
+// {"message": message, "status": "failure"} with `status`.
+void respond_failure(net::request_context& request, int status, std::string_view message,
+                     std::span<const http::header_field> extra = {});
+
+} // namespace balancer
