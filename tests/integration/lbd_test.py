@@ -609,6 +609,15 @@ class Routing(SharedLbdCase):
             for _ in range(4):
                 self.assertEqual(server_of(self.lbd.home(key)), first)
 
+    def test_a_replica_that_refuses_a_long_body_is_heard(self):
+        # lb-replica answers 413 to a body over 64 KiB and closes without reading it, while
+        # lbd is still streaming the body: the replica's answer reaches the client.
+        body = b"b" * (1 << 20)
+        for _ in range(5):
+            r = request(self.lbd.port, "POST", "/home", body=body)
+            self.assertEqual((r.status, r.json()["message"]),
+                             (413, "<Error> Request body too large"))
+
     def test_requests_without_request_id_are_spread(self):
         with connect(self.lbd.port) as sock:
             reader = Reader(sock)
