@@ -31,7 +31,8 @@ struct balancer_config {
     std::string docker_network = "lbd-net";
     std::string docker_instance = "lbd";
     std::string replica_image = "lb-replica:latest";
-    std::string replica_seccomp; // a seccomp profile file for replica containers
+    std::string replica_seccomp;           // a seccomp profile file for replica containers
+    std::string replica_seccomp_host_path; // its path on the engine's host (Podman)
     hashing::ring_params ring{};
     key_source key{};
     std::size_t threads = 1;

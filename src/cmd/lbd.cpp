@@ -52,6 +52,10 @@ Options:
                          default lb-replica:latest)
   --replica-seccomp FILE seccomp profile (JSON) for replica containers, e.g. one that
                          allows io_uring (LB_REPLICA_SECCOMP; default: the daemon's)
+  --replica-seccomp-host-path PATH
+                         Podman opens the profile itself: its path on Podman's host
+                         (LB_REPLICA_SECCOMP_HOST_PATH; default: the --replica-seccomp
+                         path, right when lbd runs on that host)
   --hash ALGORITHM       spec, ring, ketama, maglev, rendezvous or bounded
                          (LB_HASH; default maglev)
   --slots M              slots of the spec and ring rings (LB_SLOTS; default 512)
@@ -106,6 +110,7 @@ struct raw_flags {
     std::string docker_instance = cmd::env_or("LB_DOCKER_INSTANCE", "lbd");
     std::string replica_image = cmd::env_or("LB_REPLICA_IMAGE", "lb-replica:latest");
     std::string replica_seccomp = cmd::env_or("LB_REPLICA_SECCOMP", "");
+    std::string replica_seccomp_host_path = cmd::env_or("LB_REPLICA_SECCOMP_HOST_PATH", "");
     std::string hash = cmd::env_or("LB_HASH", "maglev");
     std::string slots = cmd::env_or("LB_SLOTS", "512");
     std::string vnodes = cmd::env_or("LB_VNODES", "9");
@@ -141,6 +146,7 @@ constexpr std::pair<std::string_view, std::string raw_flags::*> string_flags[] =
     {"docker-instance", &raw_flags::docker_instance},
     {"replica-image", &raw_flags::replica_image},
     {"replica-seccomp", &raw_flags::replica_seccomp},
+    {"replica-seccomp-host-path", &raw_flags::replica_seccomp_host_path},
     {"slots", &raw_flags::slots},
     {"vnodes", &raw_flags::vnodes},
     {"points", &raw_flags::points},
@@ -241,6 +247,8 @@ std::expected<balancer::balancer_config, std::string> configure(const raw_flags&
     config.docker_instance = raw.docker_instance;
     config.replica_image = raw.replica_image;
     config.replica_seccomp = raw.replica_seccomp;
+    config.replica_seccomp_host_path =
+        raw.replica_seccomp_host_path.empty() ? raw.replica_seccomp : raw.replica_seccomp_host_path;
     config.replica_binary =
         raw.replica_bin.empty() ? default_replica_binary(argv0) : raw.replica_bin;
     config.upstreams =
@@ -376,6 +384,7 @@ int main(int argc, char** argv) {
                                                  config.replica_seccomp);
                 }
                 docker.seccomp_profile.assign(std::istreambuf_iterator<char>{profile}, {});
+                docker.seccomp_path = config.replica_seccomp_host_path;
             }
             backend = std::make_unique<orchestrator::docker_orchestrator>(std::move(docker));
         } else {

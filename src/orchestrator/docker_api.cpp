@@ -127,6 +127,15 @@ runtime::task<docker_result<std::string>> docker_api::connect() {
     const int major = std::atoi(std::string(version.substr(0, dot)).c_str());
     const int minor =
         dot == std::string_view::npos ? 0 : std::atoi(std::string(version.substr(dot + 1)).c_str());
+    podman_ = false;
+    simdjson::dom::array components;
+    if (!doc["Components"].get_array().get(components)) {
+        for (simdjson::dom::element component : components) {
+            std::string_view name;
+            podman_ = podman_ ||
+                      (!component["Name"].get_string().get(name) && name.starts_with("Podman"));
+        }
+    }
     if (major < 1 || (major == 1 && minor < 41)) {
         co_return std::unexpected(docker_error{0, "Docker API " + std::string(version) +
                                                       " is too old: 1.41 or later is needed"});
@@ -180,11 +189,9 @@ runtime::task<docker_result<std::string>> docker_api::create(const container_spe
         writer.key(key).value(value);
     }
     writer.end_object().key("HostConfig").begin_object().key("NetworkMode").value(spec.network);
-    if (!spec.seccomp_profile.empty()) {
-        writer.key("SecurityOpt")
-            .begin_array()
-            .value("seccomp=" + spec.seccomp_profile)
-            .end_array();
+    if (const std::string& seccomp = podman_ ? spec.seccomp_path : spec.seccomp_profile;
+        !seccomp.empty()) {
+        writer.key("SecurityOpt").begin_array().value("seccomp=" + seccomp).end_array();
     }
     writer.end_object()
         .key("NetworkingConfig")
@@ -205,7 +212,11 @@ runtime::task<docker_result<std::string>> docker_api::create(const container_spe
     if (!got) {
         co_return std::unexpected(got.error());
     }
-    if (got->status == 409) {
+    // Podman's compatible service answers a name conflict with 500 ("... already in use").
+    const bool conflict =
+        got->status == 409 ||
+        (podman_ && got->status == 500 && got->body.find("already in use") != std::string::npos);
+    if (conflict) {
         co_return std::unexpected(
             docker_error{409, "a container named '" + spec.name +
                                   "' already exists: " + daemon_message(got->body)});

@@ -31,7 +31,10 @@ struct container_spec {
     std::string network;
     std::vector<std::string> environment;
     std::map<std::string, std::string> labels;
-    std::string seccomp_profile; // JSON text; empty: the daemon's default profile
+    // Docker takes a replica's seccomp profile as JSON text, Podman as the path of a file
+    // on its own host; the one the engine takes is sent. Empty: the engine's default.
+    std::string seccomp_profile;
+    std::string seccomp_path;
 };
 
 struct container_info {
@@ -73,6 +76,8 @@ public:
                                               const bool* stop);
 
     const std::string& version_prefix() const noexcept { return prefix_; }
+    // True when connect() found Podman's compatible service rather than Docker.
+    bool podman() const noexcept { return podman_; }
 
     struct answer {
         int status = 0;
@@ -85,6 +90,7 @@ private:
 
     net::endpoint socket_;
     std::string prefix_ = "/v1.41";
+    bool podman_ = false;
 };
 
 // Percent-encodes a query parameter value (filters are JSON).

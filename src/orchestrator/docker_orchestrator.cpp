@@ -114,7 +114,8 @@ docker_orchestrator::spawn(std::string name, std::uint64_t id) {
                         .network = options_.network,
                         .environment = {"SERVER_ID=" + std::to_string(id)},
                         .labels = labels_for(name, id),
-                        .seccomp_profile = options_.seccomp_profile};
+                        .seccomp_profile = options_.seccomp_profile,
+                        .seccomp_path = options_.seccomp_path};
     auto created = co_await api_.create(spec);
     if (!created && created.error().status == 409) {
         // A leftover of ours with this name (a replica that died and was not removed yet):

@@ -23,7 +23,8 @@ struct docker_options {
     std::string image = "lb-replica:latest";
     std::string network = "lbd-net";
     std::string instance = "lbd";
-    std::string seccomp_profile; // JSON text for replica containers; empty: daemon default
+    std::string seccomp_profile; // JSON text for replica containers (Docker); empty: default
+    std::string seccomp_path;    // the same profile's path on the engine's host (Podman)
     int replica_port = 5000;
 };
 

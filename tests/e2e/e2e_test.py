@@ -1,7 +1,10 @@
 """End-to-end: the whole system under docker compose against a real Docker daemon.
 
 Skipped (exit code 77, which meson reports as SKIP) when no daemon answers on
-/var/run/docker.sock or no compose tool is installed; scripts/docker-up starts one."""
+/var/run/docker.sock or no compose tool is installed; scripts/docker-up starts one.
+
+E2E_ENGINE=podman runs the same checks with podman-compose and the podman CLI against
+Podman's Docker-compatible socket at E2E_SOCKET (scripts/podman-e2e does all of it)."""
 
 import calendar
 import json
@@ -19,6 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LBD = os.environ.get("LBD", "")
 PROJECT = "lbde2e"
 INSTANCE = "compose"
+ENGINE = os.environ.get("E2E_ENGINE", "docker")
+SOCKET = os.environ.get("E2E_SOCKET", "/var/run/docker.sock")
 
 
 def free_port():
@@ -31,7 +36,7 @@ def daemon_reachable():
     try:
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(2)
-            s.connect("/var/run/docker.sock")
+            s.connect(SOCKET)
             s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
             return b"200 OK" in s.recv(256)
     except OSError:
@@ -39,6 +44,8 @@ def daemon_reachable():
 
 
 def compose_command():
+    if ENGINE == "podman":
+        return ["podman-compose"] if shutil.which("podman-compose") else None
     if shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
                                                  capture_output=True).returncode == 0:
         return ["docker", "compose"]
@@ -49,7 +56,8 @@ def compose_command():
 
 PORT = free_port()
 ADMIN_PORT = free_port()
-ENV = dict(os.environ, LBD_PORT=str(PORT), LBD_ADMIN_PORT=str(ADMIN_PORT))
+ENV = dict(os.environ, LBD_PORT=str(PORT), LBD_ADMIN_PORT=str(ADMIN_PORT),
+           LBD_DOCKER_SOCKET=SOCKET, PWD=ROOT)
 COMPOSE = compose_command()
 
 
@@ -60,7 +68,8 @@ def compose(*args, check=True, timeout=1500):
 
 
 def docker(*args, check=True):
-    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True,
+    """The engine's CLI (docker, or podman with E2E_ENGINE=podman)."""
+    return subprocess.run([ENGINE, *args], check=check, capture_output=True, text=True,
                           timeout=120)
 
 
@@ -83,7 +92,14 @@ def managed_containers(all_states=False):
 
 
 def lbd_container():
+    if ENGINE == "podman":  # podman-compose 1.0 names containers PROJECT_SERVICE_N
+        return f"{PROJECT}_lbd_1"
     return compose("ps", "-q", "lbd").stdout.strip()
+
+
+def compose_down(check=False):
+    # podman-compose 1.0 has no --remove-orphans (and no orphans: it runs what the file says).
+    return compose("down", *([] if ENGINE == "podman" else ["--remove-orphans"]), check=check)
 
 
 def lbd_logs():
@@ -115,7 +131,7 @@ def wait_for(predicate, timeout, step=0.05):
 class Compose(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        compose("down", "--remove-orphans", check=False)
+        compose_down()
         # Leftovers of an interrupted earlier run: replicas lbd made, and their network.
         for container in managed_containers(all_states=True).values():
             docker("rm", "-f", container, check=False)
@@ -135,7 +151,7 @@ class Compose(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        compose("down", "--remove-orphans", check=False)
+        compose_down()
 
     def rep(self):
         status, body = http("GET", "/rep")
@@ -165,7 +181,8 @@ class Compose(unittest.TestCase):
         process = subprocess.Popen([LBD, "--backend", "docker", "--replicas", "0",
                                     "--listen", f"127.0.0.1:{port}", "--admin-listen", "off",
                                     "--docker-instance", "e2e-errors",
-                                    "--docker-network", "lbd-net", "--replica-image", image],
+                                    "--docker-network", "lbd-net", "--replica-image", image,
+                                    "--docker-socket", SOCKET],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def serving():
@@ -220,9 +237,11 @@ class Compose(unittest.TestCase):
         up = log_time(r"event=replica_up name=Server2", logs, killed_at)
         # The daemon's own time of death, to the nanosecond (the docker CLI takes tens of
         # milliseconds to start, so the moment we ran it is only an upper bound).
+        event, stamp = ("died", "{{.Time.UnixNano}}") if ENGINE == "podman" else \
+            ("die", "{{.TimeNano}}")
         died = docker("events", "--since", str(int(killed_at) - 1), "--until",
                       str(int(time.time()) + 1), "--filter", f"container={before}",
-                      "--filter", "event=die", "--format", "{{.TimeNano}}").stdout.split()
+                      "--filter", f"event={event}", "--format", stamp).stdout.split()
         died_at = int(died[0]) / 1e9 if died else killed_at
         print(f"\nFIGURE died->out of ring {1000 * (down - died_at):.0f} ms, "
               f"died->replacement serving {1000 * (up - died_at):.0f} ms "
@@ -248,15 +267,18 @@ class Compose(unittest.TestCase):
         self.assertIn("event=replica_adopted", lbd_logs())
 
     def test_5_down_leaves_nothing(self):
-        compose("down")
+        compose_down(check=True)
         self.assertEqual(managed_containers(True), {})
+        if ENGINE == "podman":
+            # podman-compose 1.0 leaves every network behind; this one must be unused.
+            docker("network", "rm", "lbd-net")
         networks = docker("network", "ls", "--format", "{{.Name}}").stdout.split()
         self.assertNotIn("lbd-net", networks)
 
 
 if __name__ == "__main__":
     if COMPOSE is None or not daemon_reachable():
-        print("SKIP: no Docker daemon on /var/run/docker.sock or no compose tool; "
+        print(f"SKIP: no {ENGINE} daemon on {SOCKET} or no compose tool; "
               "scripts/docker-up installs and starts one", file=sys.stderr)
         sys.exit(77)
     unittest.main(verbosity=2)
