@@ -48,6 +48,9 @@ struct balancer_config {
     // Idle keep-alive connections a worker keeps per upstream: above the number of client
     // connections a worker sends to one replica at once, or it reconnects under load.
     std::size_t upstream_idle = 1024;
+    // A worker waiting for I/O under load wakes with a batch of completions, at most this
+    // late (runtime::reactor_options::batch_wait); 0 wakes it for each.
+    std::chrono::microseconds batch_wait{20};
 };
 
 } // namespace balancer

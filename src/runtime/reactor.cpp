@@ -5,6 +5,7 @@
 #include <string>
 
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace runtime {
@@ -12,9 +13,12 @@ namespace runtime {
 namespace {
 thread_local reactor* current_reactor = nullptr;
 
+// Linux 6.12: io_uring_getevents_arg's former `pad` is a minimum wait in microseconds.
+constexpr unsigned feature_min_timeout = 1U << 15;
+
 // Tries the best ring first, then what older kernels accept: SINGLE_ISSUER and
 // DEFER_TASKRUN need 6.1, COOP_TASKRUN 5.19.
-int set_up_ring(io_uring& ring, const reactor_options& options) {
+int set_up_ring(io_uring& ring, const reactor_options& options, unsigned& features) {
     const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
     const unsigned attempts[] = {
         base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
@@ -27,6 +31,7 @@ int set_up_ring(io_uring& ring, const reactor_options& options) {
         params.flags = flags;
         params.cq_entries = options.cq_entries;
         rc = io_uring_queue_init_params(options.sq_entries, &ring, &params);
+        features = params.features;
         if (rc != -EINVAL) {
             return rc;
         }
@@ -53,8 +58,14 @@ reactor::reactor(reactor_options options) {
     if (current_reactor != nullptr) {
         throw startup_error("a reactor already exists on this thread");
     }
-    if (int rc = set_up_ring(ring_, options); rc < 0) {
+    unsigned features = 0;
+    if (int rc = set_up_ring(ring_, options, features); rc < 0) {
         throw startup_error(describe_ring_setup_failure(rc));
+    }
+    if ((features & feature_min_timeout) != 0 && options.batch_wait.count() > 0 &&
+        options.batch > 1) {
+        batch_wait_us_ = static_cast<std::uint32_t>(options.batch_wait.count());
+        batch_ = options.batch;
     }
     try {
         buffers_ =
@@ -143,8 +154,9 @@ void reactor::run() {
 void reactor::turn(bool may_block) {
     // One io_uring_enter per turn: it submits every SQE queued since the last turn and,
     // with DEFER_TASKRUN, runs the deferred completion work (GETEVENTS).
-    const int rc =
-        may_block ? io_uring_submit_and_wait(&ring_, 1) : io_uring_submit_and_get_events(&ring_);
+    const int rc = !may_block           ? io_uring_submit_and_get_events(&ring_)
+                   : batch_wait_us_ > 0 ? submit_and_wait_batch()
+                                        : io_uring_submit_and_wait(&ring_, 1);
     ++enter_calls_;
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
         std::fprintf(stderr, "fatal: io_uring_enter: %s\n", std::strerror(-rc));
@@ -154,6 +166,26 @@ void reactor::turn(bool may_block) {
     if (mail_pending_) {
         drain_mailbox();
     }
+}
+
+int reactor::submit_and_wait_batch() {
+    // Publish the SQEs queued since the last submission, as liburing's submit does, so
+    // that this one io_uring_enter both submits them and waits.
+    io_uring_sq& sq = ring_.sq;
+    if (sq.sqe_head != sq.sqe_tail) {
+        sq.sqe_head = sq.sqe_tail;
+        io_uring_smp_store_release(sq.ktail, sq.sqe_tail);
+    }
+    const unsigned to_submit = sq.sqe_tail - io_uring_smp_load_acquire(sq.khead);
+    // The overall timeout only turns the minimum wait into "then until the first
+    // completion": without one the kernel would return empty-handed after batch_wait.
+    __kernel_timespec forever{.tv_sec = 3600, .tv_nsec = 0};
+    io_uring_getevents_arg arg{};
+    arg.pad = batch_wait_us_;
+    arg.ts = reinterpret_cast<std::uint64_t>(&forever);
+    const long rc = ::syscall(__NR_io_uring_enter, ring_.ring_fd, to_submit, batch_,
+                              IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+    return rc < 0 ? -errno : static_cast<int>(rc);
 }
 
 void reactor::reap() {

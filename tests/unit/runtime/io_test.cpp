@@ -86,6 +86,46 @@ TEST_CASE("a turn submits every queued SQE with one io_uring_enter") {
     CHECK(loop.enter_calls() - before <= 3);
 }
 
+TEST_CASE("batched waits: nothing waits for a batch that never comes, idle loops sleep") {
+    runtime::reactor_options options;
+    options.batch_wait = std::chrono::microseconds{1000};
+    options.batch = 32;
+    runtime::reactor loop{options};
+    auto scenario = [](runtime::reactor* r) -> task<void> {
+        // One completion, long after the wait began, with no batch to fill: it arrives.
+        socket_pair pair;
+        std::thread writer{[fd = pair.fds[1]] {
+            std::this_thread::sleep_for(20ms);
+            CHECK(::write(fd, "late", 4) == 4);
+        }};
+        auto late = co_await runtime::receive_some(pair.fds[0]);
+        writer.join();
+        CHECK(late.buffer.view() == "late");
+        late.buffer.release();
+
+        // An idle stretch 100 times the batch wait is slept through, not ticked through.
+        const auto before = r->enter_calls();
+        const int slept = co_await runtime::sleep_for(100ms);
+        CHECK(slept == 0);
+        CHECK(r->enter_calls() - before <= 4);
+
+        // Many completions at once all arrive.
+        runtime::scope group;
+        int done = 0;
+        auto one = [](int* counter) -> task<void> {
+            co_await runtime::sleep_for(1ms);
+            ++*counter;
+        };
+        for (int i = 0; i < 200; ++i) {
+            group.spawn(one(&done));
+        }
+        co_await group.join();
+        CHECK(done == 200);
+    };
+    loop.block_on(scenario(&loop));
+    CHECK(loop.buffers().leased() == 0);
+}
+
 TEST_CASE("sleep completes after its duration and a linked timeout bounds an operation") {
     runtime::reactor loop;
     auto timed = []() -> task<void> {
