@@ -85,10 +85,10 @@ Options:
                          (LB_UPSTREAM_IDLE; default 1024)
   --max-body BYTES       largest request body proxied, else 413; bodies are streamed,
                          not held in memory (LB_MAX_BODY; default 0: no limit)
-  --batch-wait-us US     a busy worker waiting for I/O wakes once per batch of
-                         completions, at most US late, instead of once per completion:
-                         fewer cross-CPU wake-ups; an idle worker sleeps until the first
-                         (LB_BATCH_WAIT_US; default 20; 0 wakes for each; Linux 6.12+)
+  --batch-wait-us US     a worker with 16 or more requests in flight wakes once per
+                         batch of I/O completions, at most US late, instead of once per
+                         completion: fewer cross-CPU wake-ups under load (LB_BATCH_WAIT_US;
+                         default 20; 0 wakes for each; needs Linux 6.12)
   --admin-listen ADDR    /metrics, /ring, /stats; "off" disables (LB_ADMIN_LISTEN;
                          default 127.0.0.1:9901)
   --admin-token TOKEN    require "Authorization: Bearer TOKEN" on /add and /rm

@@ -154,9 +154,9 @@ void reactor::run() {
 void reactor::turn(bool may_block) {
     // One io_uring_enter per turn: it submits every SQE queued since the last turn and,
     // with DEFER_TASKRUN, runs the deferred completion work (GETEVENTS).
-    const int rc = !may_block           ? io_uring_submit_and_get_events(&ring_)
-                   : batch_wait_us_ > 0 ? submit_and_wait_batch()
-                                        : io_uring_submit_and_wait(&ring_, 1);
+    const int rc = !may_block                        ? io_uring_submit_and_get_events(&ring_)
+                   : batch_wait_us_ > 0 && batching_ ? submit_and_wait_batch()
+                                                     : io_uring_submit_and_wait(&ring_, 1);
     ++enter_calls_;
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
         std::fprintf(stderr, "fatal: io_uring_enter: %s\n", std::strerror(-rc));

@@ -29,11 +29,12 @@ struct reactor_options {
     unsigned cq_entries = 8192;
     unsigned buffer_count = 1024; // a power of two
     std::size_t buffer_size = 16 * 1024;
-    // Wake-up batching: a loop that has to wait sleeps until `batch` completions are in,
-    // or `batch_wait` has passed with at least one; an idle loop still sleeps until the
-    // first. Each completion that wakes a sleeping loop costs the CPU it came from a
-    // cross-CPU wake-up; under load, batching spares it most of them, at up to
-    // `batch_wait` of added latency. Zero: wake for every completion. Needs Linux 6.12
+    // Wake-up batching, while batch_waits(true): a loop that has to wait sleeps until
+    // `batch` completions are in, or `batch_wait` has passed with at least one; an idle
+    // loop still sleeps until the first. Each completion that wakes a sleeping loop costs
+    // the CPU it came from a cross-CPU wake-up; under load, batching spares it most of
+    // them, at up to `batch_wait` of added latency per wait, which only pays when many
+    // requests are in flight (the owner says when). Zero: never batch. Needs Linux 6.12
     // (IORING_FEAT_MIN_TIMEOUT); ignored on older kernels.
     std::chrono::microseconds batch_wait{0};
     unsigned batch = 32;
@@ -68,6 +69,9 @@ public:
     // Runs `work` on this reactor until it finishes and returns its result (or rethrows).
     template <typename T> T block_on(task<T> work);
 
+    // Turns wake-up batching on or off (reactor_options::batch_wait); off at first.
+    void batch_waits(bool on) noexcept { batching_ = on; }
+
     buffer_ring& buffers() noexcept { return *buffers_; }
     io_uring& ring() noexcept { return ring_; }
     // The number of io_uring_enter calls made so far (tests use it to prove batching).
@@ -85,6 +89,7 @@ private:
     io_uring ring_{};
     std::uint32_t batch_wait_us_ = 0; // 0: no batching (off, or not supported)
     unsigned batch_ = 1;
+    bool batching_ = false;
     bool stopping_ = false;
     std::uint64_t enter_calls_ = 0;
     std::vector<std::coroutine_handle<>> ready_;

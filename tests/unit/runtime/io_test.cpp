@@ -91,6 +91,7 @@ TEST_CASE("batched waits: nothing waits for a batch that never comes, idle loops
     options.batch_wait = std::chrono::microseconds{1000};
     options.batch = 32;
     runtime::reactor loop{options};
+    loop.batch_waits(true);
     auto scenario = [](runtime::reactor* r) -> task<void> {
         // One completion, long after the wait began, with no batch to fill: it arrives.
         socket_pair pair;
