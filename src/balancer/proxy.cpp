@@ -305,8 +305,8 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
             continue;
         }
         // No response byte came back: another replica may take it if the method allows.
-        co_return nothing_back&& may_resend&& resendable ? attempt_result::unreachable
-                                                         : attempt_result::failed;
+        const bool elsewhere = nothing_back && may_resend && resendable;
+        co_return elsewhere ? attempt_result::unreachable : attempt_result::failed;
     }
     metrics_.observe_latency(std::chrono::duration<double>(clock::now() - sent_at).count());
     // Reusable only when the whole request went out.
