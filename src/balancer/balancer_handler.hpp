@@ -102,12 +102,6 @@ private:
     // new table arrives; a request started under an older table leaves them alone.
     std::vector<std::uint32_t> in_flight_;
     std::uint64_t in_flight_total_ = 0;
-    // Proxied requests in flight on this worker, whatever the table. From
-    // batch_waits_from on, the worker batches its wake-ups (runtime::reactor::batch_waits):
-    // with that many requests queued, throughput counts and 20 us more latency does not.
-    static constexpr std::uint32_t batch_waits_from = 16;
-    std::uint32_t proxying_ = 0;
-    struct proxying_guard;
     json::control_payload_parser payload_parser_;
     std::minstd_rand random_{std::random_device{}()};
     // Upstream response deadlines: one timer for the worker, not one per receive. The

@@ -115,24 +115,7 @@ runtime::task<bool> balancer_handler::read_ahead(net::request_context& request,
     }
 }
 
-struct balancer_handler::proxying_guard {
-    balancer_handler& handler;
-    explicit proxying_guard(balancer_handler& h) : handler(h) {
-        if (++handler.proxying_ == batch_waits_from) {
-            handler.home_.batch_waits(true);
-        }
-    }
-    ~proxying_guard() {
-        if (handler.proxying_-- == batch_waits_from) {
-            handler.home_.batch_waits(false);
-        }
-    }
-    proxying_guard(const proxying_guard&) = delete;
-    proxying_guard& operator=(const proxying_guard&) = delete;
-};
-
 runtime::task<void> balancer_handler::proxy(net::request_context& request) {
-    const proxying_guard proxying{*this};
     // Our own reference: the table may be replaced while this request waits.
     const std::shared_ptr<const routing_table> table = table_;
     const hashing::ring_snapshot& ring = *table->ring;

@@ -85,7 +85,7 @@ Options:
                          (LB_UPSTREAM_IDLE; default 1024)
   --max-body BYTES       largest request body proxied, else 413; bodies are streamed,
                          not held in memory (LB_MAX_BODY; default 0: no limit)
-  --batch-wait-us US     a worker with 16 or more requests in flight wakes once per
+  --batch-wait-us US     a worker with 32 or more client connections wakes once per
                          batch of I/O completions, at most US late, instead of once per
                          completion: fewer cross-CPU wake-ups under load (LB_BATCH_WAIT_US;
                          default 20; 0 wakes for each; needs Linux 6.12)
@@ -408,6 +408,7 @@ int main(int argc, char** argv) {
         options.listen = config.listen;
         options.limits.header_timeout = config.header_timeout;
         options.reactor.batch_wait = config.batch_wait;
+        options.limits.batch_waits_from = 32;
         options.limits.idle_timeout = config.idle_timeout;
         net::worker_pool pool{std::move(options), [&](std::size_t worker) {
                                   auto handler = std::make_unique<balancer::balancer_handler>(

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "net/listener.hpp"
+#include "runtime/reactor.hpp"
 
 namespace net {
 
@@ -40,9 +41,15 @@ http_server::connection::connection(http_server& server, int fd)
         server_.first_->prev_ = &state_;
     }
     server_.first_ = &state_;
+    if (++server_.open_ == server_.limits_.batch_waits_from) {
+        runtime::reactor::current().batch_waits(true);
+    }
 }
 
 http_server::connection::~connection() {
+    if (server_.open_-- == server_.limits_.batch_waits_from) {
+        runtime::reactor::current().batch_waits(false);
+    }
     (state_.prev_ != nullptr ? state_.prev_->next_ : server_.first_) = state_.next_;
     if (state_.next_ != nullptr) {
         state_.next_->prev_ = state_.prev_;
