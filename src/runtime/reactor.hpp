@@ -71,6 +71,7 @@ public:
 
     // Turns wake-up batching on or off (reactor_options::batch_wait); off at first.
     void batch_waits(bool on) noexcept { batching_ = on; }
+    bool batching_waits() const noexcept { return batching_; }
 
     buffer_ring& buffers() noexcept { return *buffers_; }
     io_uring& ring() noexcept { return ring_; }
