@@ -63,17 +63,12 @@ usage() {
 parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
-            --duration) duration=${2:?--duration needs a value}; shift 2 ;;
-            --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
-            --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
-            --connections) read -r -a connections <<<"${2:?--connections needs a value}"; shift 2 ;;
             --bin-dir) bin_dir=${2:?--bin-dir needs a value}; shift 2 ;;
-            --json) json_out=${2:?--json needs a value}; shift 2 ;;
             --only) read -r -a servers <<<"${2:?--only needs a value}"; shift 2 ;;
             --balancer-cpu) balancer_cpu=${2:?--balancer-cpu needs a value}; shift 2 ;;
-            --wrk-cpu) wrk_cpu=${2:?--wrk-cpu needs a value}; shift 2 ;;
             --replica-cpu) replica_cpu=${2:?--replica-cpu needs a value}; shift 2 ;;
             -h|--help) usage; exit 0 ;;
+            --*) common_option "$1" "${2-}" || { usage >&2; die "unknown option $1"; }; shift 2 ;;
             *) usage >&2; die "unknown option $1" ;;
         esac
     done

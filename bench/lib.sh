@@ -53,6 +53,25 @@ bench_setup() {
     trap 'exit 130' INT TERM
 }
 
+# Takes one of the options every bench shares (--duration, --warmup, --rounds,
+# --connections, --json, --wrk-cpu) with its value; false for any other option.
+common_option() {
+    case "$1" in
+        --duration | --warmup | --rounds | --connections | --json | --wrk-cpu) ;;
+        *) return 1 ;;
+    esac
+    local value=${2:?$1 needs a value}
+    # shellcheck disable=SC2034 # json_out is read by the bench scripts
+    case "$1" in
+        --duration) duration=$value ;;
+        --warmup) warmup=$value ;;
+        --rounds) rounds=$value ;;
+        --connections) read -r -a connections <<<"$value" ;;
+        --json) json_out=$value ;;
+        --wrk-cpu) wrk_cpu=$value ;;
+    esac
+}
+
 # Checks the options every bench shares.
 check_common_args() {
     local c

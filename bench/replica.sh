@@ -42,15 +42,10 @@ usage() {
 parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
-            --duration) duration=${2:?--duration needs a value}; shift 2 ;;
-            --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
-            --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
-            --connections) read -r -a connections <<<"${2:?--connections needs a value}"; shift 2 ;;
             --replica-bin) replica_bin=${2:?--replica-bin needs a value}; shift 2 ;;
-            --json) json_out=${2:?--json needs a value}; shift 2 ;;
             --server-cpu) server_cpu=${2:?--server-cpu needs a value}; shift 2 ;;
-            --wrk-cpu) wrk_cpu=${2:?--wrk-cpu needs a value}; shift 2 ;;
             -h|--help) usage; exit 0 ;;
+            --*) common_option "$1" "${2-}" || { usage >&2; die "unknown option $1"; }; shift 2 ;;
             *) usage >&2; die "unknown option $1" ;;
         esac
     done
