@@ -2,6 +2,7 @@
 // request with its body read ahead (or streamed on when longer), relay the response as it
 // arrives, and try the next replica once where that is safe.
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 
 #include "balancer/balancer_handler.hpp"
@@ -93,10 +94,8 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
 
 runtime::task<bool> balancer_handler::read_ahead(net::request_context& request,
                                                  outbound_body& body) {
-    if (request.body_stream == nullptr) {
-        body.ahead.assign(request.body);
-        co_return true;
-    }
+    // Every proxied route streams its body (streams_body): it is never handed over whole.
+    assert(request.body_stream != nullptr);
     for (;;) {
         const net::body_piece piece = co_await request.body_stream->read();
         if (piece.what == net::body_piece::kind::end) {
