@@ -59,10 +59,8 @@ void http_server::stop() {
         acceptor_->request_stop();
     }
     // Idle connections wait in a receive between requests: cancel it and they close.
-    for (connection_state* state = first_; state != nullptr; state = state->next_) {
-        if (state->idle_ && state->receiving_ != nullptr) {
-            state->receiving_->slot()->cancel();
-        }
+    for (connection* open = first_; open != nullptr; open = open->next()) {
+        open->close_if_idle();
     }
 }
 

@@ -122,14 +122,6 @@ public:
     std::size_t connections() const noexcept { return connections_.live(); }
 
 private:
-    // Receives wait without a kernel timeout each: their deadlines are in deadlines_ (one
-    // timer per worker instead of one per receive).
-    struct connection_state {
-        runtime::deadline_list::wait* receiving_ = nullptr;
-        bool idle_ = false;
-        connection_state* prev_ = nullptr;
-        connection_state* next_ = nullptr;
-    };
     class connection;
 
     runtime::task<void> serve_connection(int fd);
@@ -138,10 +130,12 @@ private:
     server_limits limits_;
     runtime::scope connections_;
     runtime::acceptor* acceptor_ = nullptr;
-    connection_state* first_ = nullptr;
+    connection* first_ = nullptr; // every open connection, for stop()
     std::size_t open_ = 0;
     bool stopping_ = false;
-    // The sweeper runs in its own scope: it must outlive the connections it times out.
+    // Receives wait without a kernel timeout each: their deadlines are in deadlines_ (one
+    // timer per worker instead of one per receive). The sweeper runs in its own scope: it must
+    // outlive the connections it times out.
     runtime::deadline_list deadlines_;
     runtime::scope timers_;
 };

@@ -36,11 +36,11 @@ constexpr std::size_t flush_threshold = 64 * 1024;
 http_server::connection::connection(http_server& server, int fd)
     : server_(server), fd_(fd), parser_(server.limits_.parse) {
     // In the server's list, so that stop() can reach an idle connection's receive.
-    state_.next_ = server_.first_;
+    next_ = server_.first_;
     if (server_.first_ != nullptr) {
-        server_.first_->prev_ = &state_;
+        server_.first_->prev_ = this;
     }
-    server_.first_ = &state_;
+    server_.first_ = this;
     if (++server_.open_ == server_.limits_.batch_waits_from) {
         runtime::reactor::current().batch_waits(true);
     }
@@ -50,9 +50,9 @@ http_server::connection::~connection() {
     if (server_.open_-- == server_.limits_.batch_waits_from) {
         runtime::reactor::current().batch_waits(false);
     }
-    (state_.prev_ != nullptr ? state_.prev_->next_ : server_.first_) = state_.next_;
-    if (state_.next_ != nullptr) {
-        state_.next_->prev_ = state_.prev_;
+    (prev_ != nullptr ? prev_->next_ : server_.first_) = next_;
+    if (next_ != nullptr) {
+        next_->prev_ = prev_;
     }
 }
 
@@ -204,11 +204,11 @@ runtime::task<bool> http_server::connection::receive() {
     runtime::received got;
     {
         runtime::deadline_list::wait timed{server_.deadlines_, clock::now() + timeout};
-        state_.idle_ = between_requests;
-        state_.receiving_ = &timed;
+        idle_ = between_requests;
+        receiving_ = &timed;
         got = co_await runtime::receive_some(fd_, std::chrono::nanoseconds::max(), timed.slot());
-        state_.receiving_ = nullptr;
-        state_.idle_ = false;
+        receiving_ = nullptr;
+        idle_ = false;
         got.result = timed.outcome(got.result);
     }
     if (got.result <= 0) {

@@ -33,6 +33,15 @@ public:
 
     runtime::task<body_piece> read() override;
 
+    // Between requests, cancels the wait for the next one, so the connection closes (the
+    // server is stopping). A request in progress is left to finish.
+    void close_if_idle() {
+        if (idle_ && receiving_ != nullptr) {
+            receiving_->slot()->cancel();
+        }
+    }
+    connection* next() const noexcept { return next_; }
+
 private:
     using clock = std::chrono::steady_clock;
 
@@ -50,7 +59,11 @@ private:
 
     http_server& server_;
     int fd_;
-    connection_state state_;
+    // In the server's list of open connections; stop() cancels the receive of an idle one.
+    connection* prev_ = nullptr;
+    connection* next_ = nullptr;
+    runtime::deadline_list::wait* receiving_ = nullptr;
+    bool idle_ = false; // waiting between requests
     char client_ip_[INET6_ADDRSTRLEN] = {};
     http::request_parser parser_;
     std::string out_;
