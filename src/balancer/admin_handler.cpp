@@ -1,9 +1,14 @@
 #include "balancer/admin_handler.hpp"
 
 #include "balancer/control_plane.hpp"
+#include "balancer/respond.hpp"
 #include "http/serializer.hpp"
 
 namespace balancer {
+
+void admin_handler::append_error(std::string& out, int status, std::string_view reason) const {
+    append_error_answer(out, status, reason);
+}
 
 runtime::task<void> admin_handler::handle(net::request_context& request) {
     http::response_options options;
@@ -12,9 +17,7 @@ runtime::task<void> admin_handler::handle(net::request_context& request) {
     const std::string_view path = request.head.path;
     if (request.head.method != http::method::get) {
         static constexpr http::header_field allow[] = {{"Allow", "GET"}};
-        options.extra_headers = allow;
-        net::append_error_response(request.out, 405, "<Error> Method not allowed",
-                                   request.keep_alive);
+        respond_failure(request, 405, "<Error> Method not allowed", allow);
         co_return;
     }
     if (path == "/metrics") {
@@ -32,7 +35,7 @@ runtime::task<void> admin_handler::handle(net::request_context& request) {
         std::string message = "<Error> '";
         message += path;
         message += "' is not an admin endpoint (try /metrics, /ring, /stats)";
-        net::append_error_response(request.out, 404, message, request.keep_alive);
+        respond_failure(request, 404, message);
     }
 }
 

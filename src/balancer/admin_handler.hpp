@@ -13,6 +13,7 @@ class admin_handler final : public net::request_handler {
 public:
     explicit admin_handler(control_plane& control) : control_(control) {}
     runtime::task<void> handle(net::request_context& request) override;
+    void append_error(std::string& out, int status, std::string_view reason) const override;
 
 private:
     control_plane& control_;

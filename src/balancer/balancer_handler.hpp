@@ -2,10 +2,11 @@
 // balancer_handler: one worker's request handler. /rep is answered from the worker's own
 // routing table; /add and /rm are validated for shape here and carried out by the control
 // thread (remote_call); every other request is proxied to the replica the ring picks for
-// its key, over the worker's keep-alive upstream pool, with the request body streamed on
-// and the response streamed back (the proxy path is in proxy.cpp).
-// Everything here runs on the worker's thread: the routing table pointer, the pool, the
-// in-flight counts and the metrics are the worker's alone.
+// its key (proxy.cpp): it waits for a slot of that replica (replica_slot: the in-flight
+// limit and its queue), takes a pooled connection or opens one, sends the request with its
+// body read ahead or streamed on, and streams the response back.
+// Everything here runs on the worker's thread: the routing table pointer, the slots, the
+// pools and the metrics are the worker's alone.
 
 #include <cstdint>
 #include <memory>
@@ -15,8 +16,8 @@
 
 #include "balancer/config.hpp"
 #include "balancer/metrics.hpp"
+#include "balancer/replica_slot.hpp"
 #include "balancer/routing_table.hpp"
-#include "balancer/upstream_pool.hpp"
 #include "net/http_server.hpp"
 #include "runtime/deadline_list.hpp"
 #include "runtime/reactor.hpp"
@@ -35,14 +36,17 @@ public:
 
     std::uint64_t body_limit(const http::request_head& head) const override;
     bool streams_body(const http::request_head& head) const override;
+    void append_error(std::string& out, int status, std::string_view reason) const override;
     runtime::task<void> handle(net::request_context& request) override;
+    void on_serve(const net::http_server& server) override { server_ = &server; }
     void on_stop() override;
+    void abort() override;
     runtime::task<void> drain() override;
 
     // Worker thread: installs a new routing table (from control's message).
     void adopt(std::shared_ptr<const routing_table> table);
-    // Worker thread: a copy of this worker's metrics.
-    const worker_metrics& metrics() const noexcept { return metrics_; }
+    // Worker thread: this worker's metrics, with its slots' and its server's counts.
+    worker_metrics metrics() const;
     runtime::scope& scope() noexcept { return calls_; }
     // The worker's reactor (the thread that created this handler).
     runtime::reactor& home() noexcept { return home_; }
@@ -71,42 +75,62 @@ private:
         net::body_piece failure;           // how the client's body broke off
     };
 
+    // An upstream socket in use by a request, so that abort() can shut it down.
+    struct active_upstream {
+        int fd = -1;
+        active_upstream* prev = nullptr;
+        active_upstream* next = nullptr;
+    };
+
     runtime::task<void> control_request(net::request_context& request);
     runtime::task<void> proxy(net::request_context& request);
     // Reads ahead of the upstream request; false when the client's body broke off.
     runtime::task<bool> read_ahead(net::request_context& request, outbound_body& body);
-    runtime::task<attempt_result> attempt(net::request_context& request,
-                                          const upstream_target& target, replica_counters& counters,
+    // The slot of the replica for `key` in the current table; with `after` set, the next
+    // distinct replica after the one called so (where a retry goes). Null: none.
+    replica_slot* pick(const hashing::request_key& key, const replica_slot* after);
+    runtime::task<attempt_result> attempt(net::request_context& request, replica_slot& slot,
                                           std::string_view wire, outbound_body& body,
                                           bool may_resend);
     // Sends the rest of a streamed body. 0, or -errno when the upstream failed (or
     // -ECONNABORTED when the client's body broke off).
     runtime::task<int> send_rest(net::client_connection& connection, outbound_body& body);
     // Streams the upstream's response (its head has arrived) back to the client.
-    runtime::task<attempt_result> relay_response(net::request_context& request,
-                                                 const upstream_target& target,
-                                                 replica_counters& counters,
+    runtime::task<attempt_result> relay_response(net::request_context& request, replica_slot& slot,
                                                  net::client_connection& connection, bool reusable);
     void build_upstream_request(const net::request_context& request, const outbound_body& body,
                                 std::string& wire) const;
     // The upstream's next response event, within --response-timeout-ms (-ETIMEDOUT).
     runtime::task<net::response_event> next_event(net::client_connection& connection);
+    // Every 50 ms: expired queue waits and idle connections, retired slots let go.
+    runtime::task<void> upkeep();
+    void track(active_upstream& node, int fd) noexcept;
+    void untrack(active_upstream& node) noexcept;
 
     const balancer_config& config_;
     control_plane& control_;
     runtime::reactor& home_;
+    const net::http_server* server_ = nullptr;
     std::shared_ptr<const routing_table> table_;
-    upstream_pool pool_;
+    slot_limits slot_limits_;
+    // One slot per replica of table_, in its order; slots that left the table wait in
+    // retired_ for their last request.
+    std::vector<std::unique_ptr<replica_slot>> slots_;
+    std::vector<std::unique_ptr<replica_slot>> retired_;
+    // Requests in flight per replica of table_ (for `bounded`), and their sum: the slots
+    // count into these.
+    std::vector<std::uint32_t> loads_;
+    std::uint64_t loads_total_ = 0;
+    active_upstream* active_ = nullptr;
+    bool aborting_ = false;
     worker_metrics metrics_;
-    // Requests in flight per replica of table_ (for `bounded`), and their sum. Reset when a
-    // new table arrives; a request started under an older table leaves them alone.
-    std::vector<std::uint32_t> in_flight_;
-    std::uint64_t in_flight_total_ = 0;
     json::control_payload_parser payload_parser_;
     std::minstd_rand random_{std::random_device{}()};
     // Upstream response deadlines: one timer for the worker, not one per receive. The
-    // sweeper has its own scope, so that it runs until every request has drained.
+    // sweepers have their own scope, so that they run until every request has drained.
     runtime::deadline_list deadlines_;
+    runtime::cancel_slot upkeep_sleep_;
+    bool stopping_ = false;
     runtime::scope timers_;
     runtime::scope calls_;
 };

@@ -43,11 +43,27 @@ struct balancer_config {
     std::chrono::milliseconds startup_timeout{10'000};
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds idle_timeout{60'000};
+    // A request body's deadline: body_timeout plus a second per body_min_rate bytes.
+    std::chrono::milliseconds body_timeout{30'000};
+    std::uint64_t body_min_rate = 64 * 1024;
     // Largest proxied request body (--max-body); the maximum means no limit.
     std::uint64_t proxy_body_limit = std::numeric_limits<std::uint64_t>::max();
+    // Budgets (docs/design.md, "Budgets and admission control"); process-wide figures,
+    // each worker gets its share. 0: no limit.
+    std::size_t max_connections = 0;
+    std::size_t max_in_flight_per_replica = 0;
+    std::size_t max_queued_per_replica = 1024;
+    std::chrono::milliseconds queue_timeout{1000};
+    std::size_t max_upstream_connections = 0; // per replica and worker
     // Idle keep-alive connections a worker keeps per upstream: above the number of client
     // connections a worker sends to one replica at once, or it reconnects under load.
     std::size_t upstream_idle = 1024;
+    // Shorter than common servers' keep-alive (Node's 5 s), so lbd closes first.
+    std::chrono::milliseconds upstream_idle_timeout{4000};
+    std::chrono::milliseconds drain_timeout{10'000};
+    // Receive buffers per worker, for client and for upstream connections.
+    unsigned client_buffers = 512;
+    unsigned upstream_buffers = 512;
     // A worker waiting for I/O under load wakes with a batch of completions, at most this
     // late (runtime::reactor_options::batch_wait); 0 wakes it for each.
     std::chrono::microseconds batch_wait{20};

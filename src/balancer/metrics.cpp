@@ -22,7 +22,25 @@ void worker_metrics::merge(const worker_metrics& other) {
         }
         mine.in_flight += counters.in_flight;
         mine.retried += counters.retried;
+        mine.queued += counters.queued;
+        mine.queued_total += counters.queued_total;
+        mine.rejected += counters.rejected;
+        mine.closed_by_replica += counters.closed_by_replica;
+        mine.expired_idle += counters.expired_idle;
     }
+    connection_counters& c = connections;
+    const connection_counters& o = other.connections;
+    c.open += o.open;
+    c.idle += o.idle;
+    c.accepted += o.accepted;
+    c.paused += o.paused;
+    c.at_limit += o.at_limit;
+    c.header_timeouts += o.header_timeouts;
+    c.body_timeouts += o.body_timeouts;
+    c.idle_closed += o.idle_closed;
+    c.rejected += o.rejected;
+    c.buffer_waits += o.buffer_waits;
+    c.max += o.max;
     for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
         latency_buckets[i] += other.latency_buckets[i];
     }
@@ -45,11 +63,56 @@ std::string render_prometheus(const worker_metrics& requests, const control_metr
             out += line;
         }
     }
-    out += "# HELP lbd_retries_total Requests retried on another replica.\n";
-    out += "# TYPE lbd_retries_total counter\n";
-    for (const auto& [name, counters] : requests.replicas) {
-        std::snprintf(line, sizeof line, "lbd_retries_total{replica=\"%s\"} %llu\n", name.c_str(),
-                      static_cast<unsigned long long>(counters.retried));
+    const auto per_replica = [&](const char* metric, const char* type, const char* help,
+                                 std::uint64_t replica_counters::*field) {
+        std::snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric,
+                      type);
+        out += line;
+        for (const auto& [name, counters] : requests.replicas) {
+            std::snprintf(line, sizeof line, "%s{replica=\"%s\"} %llu\n", metric, name.c_str(),
+                          static_cast<unsigned long long>(counters.*field));
+            out += line;
+        }
+    };
+    per_replica("lbd_retries_total", "counter", "Requests retried on another replica.",
+                &replica_counters::retried);
+    per_replica("lbd_in_flight", "gauge", "Requests in flight to the replica.",
+                &replica_counters::in_flight);
+    per_replica("lbd_queued", "gauge", "Requests waiting for a slot of the replica.",
+                &replica_counters::queued);
+    per_replica("lbd_queued_total", "counter", "Requests that had to wait for a slot.",
+                &replica_counters::queued_total);
+    per_replica("lbd_rejected_total", "counter",
+                "Requests answered 503: the replica's queue was full or its wait too long.",
+                &replica_counters::rejected);
+    per_replica("lbd_upstream_closed_total", "counter",
+                "Pooled connections the replica closed while idle.",
+                &replica_counters::closed_by_replica);
+    per_replica("lbd_upstream_expired_total", "counter",
+                "Pooled connections closed after --upstream-idle-timeout-ms.",
+                &replica_counters::expired_idle);
+    const connection_counters& c = requests.connections;
+    struct single {
+        const char* metric;
+        const char* type;
+        std::uint64_t value;
+    };
+    const single connection_figures[] = {
+        {"lbd_connections_open", "gauge", c.open},
+        {"lbd_connections_idle", "gauge", c.idle},
+        {"lbd_connections_max", "gauge", c.max},
+        {"lbd_workers_at_connection_limit", "gauge", c.at_limit},
+        {"lbd_connections_accepted_total", "counter", c.accepted},
+        {"lbd_accept_paused_total", "counter", c.paused},
+        {"lbd_header_timeouts_total", "counter", c.header_timeouts},
+        {"lbd_body_timeouts_total", "counter", c.body_timeouts},
+        {"lbd_idle_closed_total", "counter", c.idle_closed},
+        {"lbd_bad_requests_total", "counter", c.rejected},
+        {"lbd_buffer_waits_total", "counter", c.buffer_waits},
+    };
+    for (const auto& [metric, type, value] : connection_figures) {
+        std::snprintf(line, sizeof line, "# TYPE %s %s\n%s %llu\n", metric, type, metric,
+                      static_cast<unsigned long long>(value));
         out += line;
     }
     out += "# HELP lbd_no_replica_total Requests answered 503 for want of a replica.\n";

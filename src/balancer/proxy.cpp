@@ -114,11 +114,24 @@ runtime::task<bool> balancer_handler::read_ahead(net::request_context& request,
     }
 }
 
+replica_slot* balancer_handler::pick(const hashing::request_key& key, const replica_slot* after) {
+    const hashing::ring_snapshot& ring = *table_->ring;
+    const hashing::replica_loads loads{loads_, loads_total_};
+    std::size_t index = hashing::ring_snapshot::no_replica;
+    if (after == nullptr) {
+        index = ring.lookup(key, loads);
+    } else if (const std::size_t previous = ring.find(after->target().name);
+               previous != hashing::ring_snapshot::no_replica) {
+        index = ring.lookup_excluding(key, previous, loads);
+    } else {
+        // The replica tried first left the table meanwhile: the key's first choice now.
+        index = ring.lookup(key, loads);
+    }
+    return index == hashing::ring_snapshot::no_replica ? nullptr : slots_[index].get();
+}
+
 runtime::task<void> balancer_handler::proxy(net::request_context& request) {
-    // Our own reference: the table may be replaced while this request waits.
-    const std::shared_ptr<const routing_table> table = table_;
-    const hashing::ring_snapshot& ring = *table->ring;
-    if (ring.empty()) {
+    if (table_->ring->empty()) {
         ++metrics_.no_replica;
         respond_failure(request, 503, "<Error> No replicas available");
         co_return;
@@ -128,36 +141,52 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
         answer_body_failure(request, body.failure);
         co_return;
     }
+    if (body.rest != nullptr) {
+        // The rest of the body waits in the client's socket; its receive buffer goes back
+        // while this request waits for a slot, a connection and the replica.
+        body.rest->park();
+    }
     const std::uint64_t random_id = 100000 + random_() % 900000;
     const hashing::request_key key =
         extract_key(config_.key, request.head, request.client_ip, random_id);
-    // The worker's own in-flight counts (bounded loads); other algorithms ignore them.
-    const bool counting = table == table_ && in_flight_.size() == table->targets.size();
-    const hashing::replica_loads loads =
-        counting ? hashing::replica_loads{in_flight_, in_flight_total_} : hashing::replica_loads{};
-    std::size_t index = ring.lookup(key, loads);
     std::string wire;
     build_upstream_request(request, body, wire);
     const bool idempotent = http::is_idempotent(request.head.method);
 
-    for (int tries = 0;; ++tries) {
-        const upstream_target& target = table->targets[index];
-        // One lookup per attempt: map elements stay put, and none is ever erased.
-        replica_counters& counters = metrics_.replicas[target.name];
-        const bool counted = table == table_ && index < in_flight_.size();
-        if (counted) {
-            ++in_flight_[index];
-            ++in_flight_total_;
+    replica_slot* previous = nullptr;
+    // Picks made again because the replica left the table while the request waited for it.
+    int repicks = 0;
+    for (int tries = 0;;) {
+        // The table of the moment: it may have changed while this request waited.
+        replica_slot* slot = pick(key, previous);
+        if (slot == nullptr) {
+            ++metrics_.no_replica;
+            respond_failure(request, 503, "<Error> No replicas available");
+            co_return;
         }
-        ++counters.in_flight;
-        const attempt_result result =
-            co_await attempt(request, target, counters, wire, body, idempotent);
-        --counters.in_flight;
-        // Only if no new table reset the counts meanwhile.
-        if (counted && table == table_) {
-            --in_flight_[index];
-            --in_flight_total_;
+        replica_slot::waiter queued;
+        const replica_slot::admission admitted = co_await slot->acquire(queued);
+        if (admitted == replica_slot::admission::retired && repicks++ < 4) {
+            continue;
         }
+        if (admitted != replica_slot::admission::granted) {
+            const std::string& name = slot->target().name;
+            std::string message = "<Error> Replica '" + name + "' ";
+            if (admitted == replica_slot::admission::queue_full) {
+                message += "is at its limit of " + std::to_string(slot_limits_.max_in_flight) +
+                           " requests in flight per worker, and its queue is full";
+            } else if (admitted == replica_slot::admission::timed_out) {
+                message += "had no free slot within " +
+                           std::to_string(config_.queue_timeout.count()) + " ms";
+            } else {
+                message += "is not taking requests: lbd is stopping";
+            }
+            respond_failure(request, 503, message);
+            co_return;
+        }
+        const attempt_result result = co_await attempt(request, *slot, wire, body, idempotent);
+        slot->release();
+        replica_counters& counters = slot->counters();
         if (result == attempt_result::answered) {
             co_return;
         }
@@ -172,27 +201,23 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
         }
         ++counters.by_class[0];
         control_plane* control = &control_;
-        control_.reactor().post(
-            [control, name = target.name]() mutable { control->report_suspect(std::move(name)); });
-        if (tries == 0 && result == attempt_result::unreachable) {
-            // The counts may have been reset while this request waited: take them afresh.
-            const bool still_current =
-                table == table_ && in_flight_.size() == table->targets.size();
-            const std::size_t next = ring.lookup_excluding(
-                key, index,
-                still_current ? hashing::replica_loads{in_flight_, in_flight_total_}
-                              : hashing::replica_loads{});
-            if (next != hashing::ring_snapshot::no_replica) {
+        control_.reactor().post([control, name = slot->target().name]() mutable {
+            control->report_suspect(std::move(name));
+        });
+        if (tries++ == 0 && result == attempt_result::unreachable && !aborting_) {
+            // The next distinct replica of the key, if there is one.
+            if (replica_slot* next = pick(key, slot); next != nullptr && next != slot) {
                 ++counters.retried;
-                index = next;
+                previous = slot;
                 continue;
             }
         }
         if (result == attempt_result::timed_out) {
             respond_failure(request, 504,
-                            "<Error> Replica '" + target.name + "' did not answer in time");
+                            "<Error> Replica '" + slot->target().name + "' did not answer in time");
         } else {
-            respond_failure(request, 502, "<Error> Replica '" + target.name + "' is unreachable");
+            respond_failure(request, 502,
+                            "<Error> Replica '" + slot->target().name + "' is unreachable");
         }
         co_return;
     }
@@ -232,38 +257,40 @@ runtime::task<int> balancer_handler::send_rest(net::client_connection& connectio
 }
 
 runtime::task<balancer_handler::attempt_result>
-balancer_handler::attempt(net::request_context& request, const upstream_target& target,
-                          replica_counters& counters, std::string_view wire, outbound_body& body,
-                          bool may_resend) {
-    // A streamed body goes on a new connection: a pooled one the replica has closed would
-    // show it only once part of the body is gone, too late to send it again.
-    std::optional<net::client_connection> connection;
-    if (body.rest == nullptr) {
-        connection = pool_.take(target.pool_key);
-    }
+balancer_handler::attempt(net::request_context& request, replica_slot& slot, std::string_view wire,
+                          outbound_body& body, bool may_resend) {
+    // A pooled connection has its receive armed, so one the replica closed has left the
+    // pool already; the rare close that races with this request is still handled below.
+    std::optional<net::client_connection> connection = slot.take_idle();
     bool reused = connection.has_value();
     net::response_event event;
     clock::time_point sent_at;
     int sent = 0;
+    active_upstream active;
     for (;;) {
         if (!connection) {
-            auto opened =
-                co_await net::client_connection::open(target.address, config_.connect_timeout);
+            auto opened = co_await net::client_connection::open(slot.target().address,
+                                                                config_.connect_timeout);
             if (!opened) {
                 co_return attempt_result::unreachable; // nothing was sent: safe to retry
             }
             connection.emplace(std::move(*opened));
             reused = false;
         }
+        track(active, connection->fd());
         connection->expect_response_to(request.head.method);
         sent_at = clock::now();
         sent = co_await connection->send(wire, config_.response_timeout);
         if (sent == 0 && body.rest != nullptr) {
             sent = co_await send_rest(*connection, body);
             if (body.failure.what == net::body_piece::kind::failed) {
+                untrack(active);
                 co_await connection->close();
                 co_return attempt_result::client_failed;
             }
+            // The body may not have ended (the replica answered early): its buffer goes
+            // back while the answer is awaited.
+            body.rest->park();
         }
         // A replica that stopped reading the body may have answered before it closed
         // (413, say): that answer is the client's.
@@ -273,6 +300,7 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
         if (event.what == net::response_event::kind::head) {
             break;
         }
+        untrack(active);
         const bool nothing_back = !connection->received_any();
         co_await connection->close();
         connection.reset();
@@ -280,7 +308,7 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
             co_return attempt_result::timed_out;
         }
         // Once part of a streamed body was read from the client, it cannot be sent again.
-        const bool resendable = !body.started;
+        const bool resendable = !body.started && !aborting_;
         // A pooled connection the replica had closed meanwhile: once more, on a fresh one,
         // unless a non-idempotent request was written and might have been processed.
         if (reused && nothing_back && resendable && (may_resend || sent < 0)) {
@@ -292,13 +320,16 @@ balancer_handler::attempt(net::request_context& request, const upstream_target& 
     }
     metrics_.observe_latency(std::chrono::duration<double>(clock::now() - sent_at).count());
     // Reusable only when the whole request went out.
-    co_return co_await relay_response(request, target, counters, *connection, sent == 0);
+    const attempt_result result = co_await relay_response(request, slot, *connection, sent == 0);
+    untrack(active);
+    co_return result;
 }
 
 runtime::task<balancer_handler::attempt_result>
-balancer_handler::relay_response(net::request_context& request, const upstream_target& target,
-                                 replica_counters& counters, net::client_connection& connection,
-                                 bool reusable) {
+balancer_handler::relay_response(net::request_context& request, replica_slot& slot,
+                                 net::client_connection& connection, bool reusable) {
+    const upstream_target& target = slot.target();
+    replica_counters& counters = slot.counters();
     net::response_event event;
     const http::response_head& head = connection.head();
     const int status = head.status;
@@ -310,7 +341,7 @@ balancer_handler::relay_response(net::request_context& request, const upstream_t
             event = co_await next_event(connection);
         } while (event.what == net::response_event::kind::body);
         if (event.what == net::response_event::kind::complete && reusable) {
-            pool_.give_back(target.pool_key, std::move(connection));
+            slot.give_back(std::move(connection));
         } else {
             co_await connection.close();
         }
@@ -387,7 +418,7 @@ balancer_handler::relay_response(net::request_context& request, const upstream_t
         http::append_last_chunk(request.out);
     }
     if (reusable) {
-        pool_.give_back(target.pool_key, std::move(connection));
+        slot.give_back(std::move(connection));
     } else {
         co_await connection.close();
     }

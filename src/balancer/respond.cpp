@@ -29,4 +29,16 @@ void respond_failure(net::request_context& request, int status, std::string_view
     respond_json(request, status, body, extra);
 }
 
+void append_error_answer(std::string& out, int status, std::string_view reason) {
+    std::string message = "<Error> ";
+    message += reason;
+    std::string body;
+    json::append_status_message(body, message, false);
+    http::response_options options;
+    options.status = status;
+    options.content_type = "application/json";
+    options.keep_alive = false;
+    http::append_response(out, options, body);
+}
+
 } // namespace balancer

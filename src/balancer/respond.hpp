@@ -17,4 +17,8 @@ void respond_json(net::request_context& request, int status, std::string_view bo
 void respond_failure(net::request_context& request, int status, std::string_view message,
                      std::span<const http::header_field> extra = {});
 
+// The server's own error answers (net::request_handler::append_error): {"message":
+// "<Error> reason", "status": "failure"}, closing the connection.
+void append_error_answer(std::string& out, int status, std::string_view reason);
+
 } // namespace balancer

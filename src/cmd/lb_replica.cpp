@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cmd/flags.hpp"
+#include "cmd/open_files.hpp"
 #include "net/listener.hpp"
 #include "net/worker_pool.hpp"
 #include "replica/replica_handler.hpp"
@@ -15,7 +16,8 @@
 #include "runtime/startup_error.hpp"
 
 namespace {
-constexpr const char* usage = R"(Usage: lb-replica [--listen HOST:PORT] [--id ID] [--threads N]
+constexpr const char* usage =
+    R"(Usage: lb-replica [--listen HOST:PORT] [--id ID] [--threads N] [options]
 
 The replica web server managed by lbd.
   GET /home       200 {"message": "Hello from Server: <ID>", "status": "successful"}
@@ -30,6 +32,10 @@ Options:
   --threads N         worker threads, 1-256 (default 1)
   --header-timeout-ms MS  a request head must arrive within MS, else 408 (default 10000)
   --idle-timeout-ms MS    close keep-alive connections idle for MS (default 60000)
+  --delay-ms MS           answer /home MS late: a slow replica, for tests and
+                          benchmarks (default 0)
+  --max-connections N     connections open at most per thread; then new ones wait in
+                          the kernel's backlog (default: half the open-file limit)
   -h, --help          show this text
 
 SIGTERM or SIGINT: stop accepting, finish requests in flight, exit 0.
@@ -47,6 +53,9 @@ int main(int argc, char** argv) {
     long threads = 1;
     long header_timeout_ms = 10'000;
     long idle_timeout_ms = 60'000;
+    long delay_ms = 0;
+    const std::size_t open_files = cmd::raise_open_files_limit();
+    long max_connections = static_cast<long>(std::max<std::size_t>(64, open_files / 2));
     cmd::flag_reader flags{argc, argv};
     while (!flags.done()) {
         const std::string name = flags.next_name();
@@ -55,7 +64,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (name != "listen" && name != "id" && name != "threads" && name != "header-timeout-ms" &&
-            name != "idle-timeout-ms") {
+            name != "idle-timeout-ms" && name != "delay-ms" && name != "max-connections") {
             return usage_error("unknown option '" + name + "'");
         }
         auto value = flags.value();
@@ -72,6 +81,18 @@ int main(int argc, char** argv) {
                 return usage_error("--threads takes a number from 1 to 256");
             }
             threads = *number;
+        } else if (name == "delay-ms") {
+            auto number = cmd::parse_number(*value, 0, 3'600'000);
+            if (!number) {
+                return usage_error("--delay-ms takes milliseconds from 0 to 3600000");
+            }
+            delay_ms = *number;
+        } else if (name == "max-connections") {
+            auto number = cmd::parse_number(*value, 1, 10'000'000);
+            if (!number) {
+                return usage_error("--max-connections takes a number from 1 to 10000000");
+            }
+            max_connections = *number;
         } else {
             auto number = cmd::parse_number(*value, 1, 3'600'000);
             if (!number) {
@@ -88,6 +109,7 @@ int main(int argc, char** argv) {
         options.threads = static_cast<std::size_t>(threads);
         options.limits.header_timeout = std::chrono::milliseconds{header_timeout_ms};
         options.limits.idle_timeout = std::chrono::milliseconds{idle_timeout_ms};
+        options.limits.max_connections = static_cast<std::size_t>(max_connections);
         auto inherited = net::inherited_listener();
         if (!inherited) {
             throw runtime::startup_error(inherited.error());
@@ -105,8 +127,9 @@ int main(int argc, char** argv) {
 
         runtime::reactor main_loop;
         runtime::signal_set signals{SIGINT, SIGTERM};
-        net::worker_pool pool{std::move(options), [&id](std::size_t) {
-                                  return std::make_unique<replica::replica_handler>(id);
+        const std::chrono::milliseconds delay{delay_ms};
+        net::worker_pool pool{std::move(options), [&id, delay](std::size_t) {
+                                  return std::make_unique<replica::replica_handler>(id, delay);
                               }};
         std::fprintf(stderr, "lb-replica: id=%s listening on %s with %ld thread(s)\n", id.c_str(),
                      pool.local_endpoint().to_string().c_str(), threads);

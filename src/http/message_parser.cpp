@@ -8,7 +8,7 @@ message_parser& self(llhttp_t* p) {
     return *static_cast<message_parser*>(p->data);
 }
 
-std::string_view trim(std::string_view s) {
+std::string_view trim_blanks(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
         s.remove_prefix(1);
     }
@@ -101,30 +101,47 @@ std::string_view reason_for(llhttp_errno_t err) {
 
 } // namespace
 
+// The callbacks, shared by every parser (llhttp only reads them).
+const llhttp_settings_t& message_parser::settings() noexcept {
+    static const llhttp_settings_t shared = [] {
+        llhttp_settings_t s;
+        llhttp_settings_init(&s);
+        s.on_message_begin = &on_message_begin;
+        s.on_method = &on_method;
+        s.on_url = &on_url;
+        s.on_status = &on_status;
+        s.on_header_field = &on_header_field;
+        s.on_header_field_complete = &on_header_field_complete;
+        s.on_header_value = &on_header_value;
+        s.on_headers_complete = &on_headers_complete;
+        s.on_chunk_header = &on_chunk_header;
+        s.on_body = &on_body;
+        s.on_message_complete = &on_message_complete;
+        return s;
+    }();
+    return shared;
+}
+
 message_parser::message_parser(kind k, const parse_limits& limits) : kind_(k), limits_(limits) {
-    llhttp_settings_init(&settings_);
-    settings_.on_message_begin = &on_message_begin;
-    settings_.on_method = &on_method;
-    settings_.on_url = &on_url;
-    settings_.on_status = &on_status;
-    settings_.on_header_field = &on_header_field;
-    settings_.on_header_field_complete = &on_header_field_complete;
-    settings_.on_header_value = &on_header_value;
-    settings_.on_headers_complete = &on_headers_complete;
-    settings_.on_chunk_header = &on_chunk_header;
-    settings_.on_body = &on_body;
-    settings_.on_message_complete = &on_message_complete;
-    // The arena never needs more than the head limit: append() refuses bytes past it.
-    arena_.reserve(limits_.max_head_bytes);
-    // One more field than allowed is held while its name completes.
-    fields_.reserve(limits_.max_header_count + 1);
-    views_.reserve(limits_.max_header_count);
     reset();
+}
+
+void message_parser::trim() noexcept {
+    // Sizes an ordinary head fits in; a parser keeps at most these across requests.
+    constexpr std::size_t kept_arena = 4096;
+    constexpr std::size_t kept_fields = 32;
+    if (arena_.capacity() > kept_arena) {
+        std::string{}.swap(arena_);
+    }
+    if (fields_.capacity() > kept_fields) {
+        std::vector<field_spans>{}.swap(fields_);
+        std::vector<header_field>{}.swap(views_);
+    }
 }
 
 void message_parser::reset() {
     // NOTE: no llhttp_set_lenient_* call anywhere: every lenient mode is a smuggling door.
-    llhttp_init(&parser_, kind_ == kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+    llhttp_init(&parser_, kind_ == kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
     parser_.data = this;
     state_ = state::idle;
     error_ = {};
@@ -444,7 +461,7 @@ bool message_parser::validate_head() {
 int message_parser::on_headers_complete(llhttp_t* p) {
     message_parser& m = self(p);
     for (const field_spans& f : m.fields_) {
-        m.views_.push_back({m.span(f.name), trim(m.span(f.value))});
+        m.views_.push_back({m.span(f.name), trim_blanks(m.span(f.value))});
     }
     if (p->http_major != 1 || p->http_minor > 1) {
         return m.fail(505, "HTTP version not supported");

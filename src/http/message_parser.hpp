@@ -1,9 +1,10 @@
 // The engine under request_parser and response_parser: drives llhttp one event at a
 // time (every callback that is an event pauses llhttp with HPE_PAUSED), copies the head
 // into an arena reused across messages, checks the framing rules llhttp leaves to us,
-// and enforces parse_limits. Owned by one thread (the connection's); it allocates its
-// arena and field tables once, at construction and while warming up, never per message.
-// It is neither copyable nor movable: llhttp keeps a pointer back to it.
+// and enforces parse_limits. Owned by one thread (the connection's). The arena and the
+// field tables grow on demand (nothing is reserved at construction) and keep their
+// capacity across messages; trim() gives back what a large head made them take. It is
+// neither copyable nor movable: llhttp keeps a pointer back to it.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +37,10 @@ public:
     parse_step finish();
     // Back to the initial state, as on a new connection. Keeps the arena's capacity.
     void reset();
+    // Frees the arena and the field tables when they grew past what an ordinary head
+    // needs (a parser going back to a pool after a large request). Between messages only:
+    // the head's views point into the arena.
+    void trim() noexcept;
 
     // Body limit of the current message; checked against Content-Length at the next
     // feed and against the running total of a chunked body. False when the announced
@@ -73,6 +78,7 @@ private:
         text_span value;
     };
 
+    static const llhttp_settings_t& settings() noexcept;
     static int on_message_begin(llhttp_t* p);
     static int on_method(llhttp_t* p, const char* at, std::size_t len);
     static int on_url(llhttp_t* p, const char* at, std::size_t len);
@@ -103,7 +109,6 @@ private:
 
     kind kind_;
     parse_limits limits_;
-    llhttp_settings_t settings_{};
     llhttp_t parser_{};
 
     state state_ = state::idle;

@@ -57,6 +57,8 @@ public:
     bool in_message() const { return core_.in_message(); }
 
     void reset() { core_.reset(); }
+    // Gives back what a large head made the parser allocate (message_parser::trim).
+    void trim() noexcept { core_.trim(); }
 
 private:
     message_parser core_;

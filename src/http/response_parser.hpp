@@ -60,6 +60,8 @@ public:
     bool set_body_limit(std::uint64_t limit) { return core_.set_body_limit(limit); }
     bool in_message() const { return core_.in_message(); }
     void reset() { core_.reset(); }
+    // Gives back what a large head made the parser allocate (message_parser::trim).
+    void trim() noexcept { core_.trim(); }
 
 private:
     message_parser core_;

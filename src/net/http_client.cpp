@@ -9,11 +9,139 @@
 #include "http/serializer.hpp"
 #include "net/listener.hpp"
 #include "runtime/io.hpp"
+#include "runtime/reactor.hpp"
 
 namespace net {
 
-client_connection::client_connection(int fd)
-    : fd_(fd), parser_(std::make_unique<http::response_parser>()) {}
+client_connection::client_connection(int fd) : fd_(fd), state_(std::make_unique<stable_state>()) {
+    state_->receive.owner_ = state_.get();
+    state_->receive.on_cqe_ = &on_armed_cqe;
+}
+
+client_connection& client_connection::operator=(client_connection&& other) noexcept {
+    if (this != &other) {
+        abandon_armed();
+        lease_.release();
+        fd_ = std::move(other.fd_);
+        state_ = std::move(other.state_);
+        lease_ = std::move(other.lease_);
+        input_ = other.input_;
+        need_bytes_ = other.need_bytes_;
+        received_any_ = other.received_any_;
+        reusable_ = other.reusable_;
+        at_eof_ = other.at_eof_;
+        skipping_interim_ = other.skipping_interim_;
+    }
+    return *this;
+}
+
+client_connection::~client_connection() {
+    abandon_armed();
+}
+
+void client_connection::abandon_armed() noexcept {
+    if (!state_ || !state_->armed) {
+        return;
+    }
+    if (state_->arrived) {
+        // Its result is not wanted; a buffer the kernel picked for it goes back.
+        state_->armed = false;
+        if ((state_->receive.flags_ & IORING_CQE_F_BUFFER) != 0) {
+            runtime::reactor::current()
+                .buffers(runtime::buffer_group::client)
+                .adopt(
+                    static_cast<std::uint16_t>(state_->receive.flags_ >> IORING_CQE_BUFFER_SHIFT),
+                    0)
+                .release();
+        }
+        return;
+    }
+    // The kernel still points at the receive: cancel it and let the CQE handler free the
+    // state when it comes (a close of the fd alone would not end the receive).
+    io_uring_sqe* entry = runtime::reactor::current().sqe();
+    io_uring_prep_cancel64(entry, runtime::user_data_of(&state_->receive), 0);
+    io_uring_sqe_set_data64(entry, 0);
+    state_->orphaned = true;
+    state_.release();
+}
+
+void client_connection::on_armed_cqe(runtime::completion* self, int result, std::uint32_t flags) {
+    auto* state = runtime::owned_completion<stable_state>::owner_of(self);
+    self->result_ = result;
+    self->flags_ = flags;
+    state->arrived = true;
+    if (state->orphaned) {
+        if ((flags & IORING_CQE_F_BUFFER) != 0) {
+            // A buffer the kernel picked is ours to give back.
+            runtime::reactor::current()
+                .buffers(runtime::buffer_group::client)
+                .adopt(static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), 0)
+                .release();
+        }
+        delete state;
+        return;
+    }
+    if (state->waiter) {
+        runtime::reactor::current().schedule(std::exchange(state->waiter, {}));
+    } else if (state->on_idle_end != nullptr) {
+        state->on_idle_end(state->idle_context);
+    }
+}
+
+void client_connection::arm_receive() {
+    assert(state_ && !state_->armed && input_.empty() && !lease_);
+    runtime::reactor& loop = runtime::reactor::current();
+    io_uring_sqe* entry = loop.sqe();
+    io_uring_prep_recv(entry, fd_.get(), nullptr, 0, 0);
+    entry->flags |= IOSQE_BUFFER_SELECT;
+    entry->buf_group = loop.buffers(runtime::buffer_group::client).group_id();
+    io_uring_sqe_set_data64(entry, runtime::user_data_of(&state_->receive));
+    state_->armed = true;
+    state_->arrived = false;
+    state_->receive.cancel_requested_ = false;
+}
+
+void client_connection::watch(void (*on_idle_end)(void*), void* context) noexcept {
+    state_->on_idle_end = on_idle_end;
+    state_->idle_context = context;
+}
+
+void client_connection::unwatch() noexcept {
+    if (state_) {
+        state_->on_idle_end = nullptr;
+        state_->idle_context = nullptr;
+    }
+}
+
+struct client_connection::armed_awaiter {
+    stable_state* state_;
+    bool await_ready() const noexcept { return state_->arrived; }
+    void await_suspend(std::coroutine_handle<> waiter) noexcept { state_->waiter = waiter; }
+    void await_resume() const noexcept {}
+};
+
+runtime::task<runtime::received> client_connection::take_armed(runtime::cancel_slot* slot) {
+    stable_state& state = *state_;
+    if (slot != nullptr) {
+        slot->attach(&state.receive);
+    }
+    co_await armed_awaiter{&state};
+    if (slot != nullptr) {
+        slot->detach();
+    }
+    state.armed = false;
+    runtime::received got;
+    const int result = state.receive.result_;
+    got.result = result == -ENOBUFS && state.receive.cancel_requested_ ? -ECANCELED : result;
+    if ((state.receive.flags_ & IORING_CQE_F_BUFFER) != 0) {
+        got.buffer =
+            runtime::reactor::current()
+                .buffers(runtime::buffer_group::client)
+                .adopt(static_cast<std::uint16_t>(state.receive.flags_ >> IORING_CQE_BUFFER_SHIFT),
+                       result > 0 ? static_cast<std::uint32_t>(result) : 0);
+    }
+    co_return got;
+}
 
 runtime::task<std::expected<client_connection, int>> client_connection::open(const endpoint& where,
                                                                              milliseconds timeout) {
@@ -37,7 +165,7 @@ runtime::task<int> client_connection::send(std::string_view bytes, milliseconds 
 }
 
 void client_connection::expect_response_to(http::method method) {
-    parser_->set_request_method(method);
+    state_->parser.set_request_method(method);
     received_any_ = false;
     reusable_ = false;
     skipping_interim_ = false;
@@ -52,7 +180,7 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
         if (need_bytes_ && input_.empty()) {
             lease_.release();
             if (at_eof_) {
-                const http::parse_step last = parser_->finish();
+                const http::parse_step last = state_->parser.finish();
                 if (last.event == http::parse_event::message_complete) {
                     need_bytes_ = false;
                     reusable_ = false;
@@ -60,8 +188,20 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
                 }
                 co_return response_event{response_event::kind::failed, {}, -ECONNRESET};
             }
-            runtime::received got =
-                co_await runtime::receive_some(fd_.get(), receive_timeout, slot);
+            runtime::buffer_ring& ring =
+                runtime::reactor::current().buffers(runtime::buffer_group::client);
+            runtime::received got;
+            bool taken = false;
+            if (state_->armed) {
+                assert(receive_timeout == std::chrono::nanoseconds::max());
+                got = co_await take_armed(slot);
+                taken = true;
+            }
+            // An armed receive that found no buffer is retried the usual way, which waits
+            // for one to come back.
+            if (!taken || got.result == -ENOBUFS) {
+                got = co_await runtime::receive_some(fd_.get(), ring, receive_timeout, slot);
+            }
             if (got.result == 0) {
                 at_eof_ = true;
                 continue;
@@ -73,17 +213,17 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
             lease_ = std::move(got.buffer);
             input_ = lease_.view();
         }
-        const http::parse_step step = parser_->feed(input_);
+        const http::parse_step step = state_->parser.feed(input_);
         input_.remove_prefix(step.consumed);
         need_bytes_ = step.event == http::parse_event::need_more;
         switch (step.event) {
         case http::parse_event::need_more:
             break;
         case http::parse_event::headers_complete:
-            if (parser_->head().status == 101) {
+            if (state_->parser.head().status == 101) {
                 co_return response_event{response_event::kind::failed, {}, -EPROTO};
             }
-            if (parser_->head().status < 200) {
+            if (state_->parser.head().status < 200) {
                 // 100 Continue and other interim answers: the final one follows.
                 skipping_interim_ = true;
                 break;
@@ -96,7 +236,7 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
                 break;
             }
             // Bytes after a complete response on an idle connection are a broken upstream.
-            reusable_ = parser_->head().keep_alive && input_.empty() && !at_eof_;
+            reusable_ = state_->parser.head().keep_alive && input_.empty() && !at_eof_;
             // An idle pooled connection must not pin a receive buffer of the worker.
             if (input_.empty()) {
                 lease_.release();
@@ -110,6 +250,7 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
 }
 
 runtime::task<void> client_connection::close() {
+    abandon_armed();
     lease_.release();
     if (fd_) {
         co_await runtime::close(fd_.release());

@@ -4,7 +4,14 @@
 // pieces, end), so a proxy can stream a body on while it arrives; fetch() is the
 // convenience for small answers (health checks, the Docker Engine API) that collects a
 // whole response. A connection belongs to the thread that opened it. The body pieces it
-// returns are views into a leased receive buffer, valid until the next call to next().
+// returns are views into a leased receive buffer (buffer_group::client), valid until the
+// next call to next().
+//
+// A connection kept idle for reuse arms its next receive at once (arm_receive): the
+// kernel then reports a close by the upstream as it happens (watch() says so to the pool
+// that keeps it), and the receive goes on to take the next response when the connection
+// is used again. The pending receive lives on the heap with the parser, so the connection
+// stays movable; destroying a connection with a receive pending cancels it.
 
 #include <chrono>
 #include <cstdint>
@@ -41,10 +48,12 @@ public:
     static runtime::task<std::expected<client_connection, int>> open(const endpoint& where,
                                                                      milliseconds timeout);
 
-    // Moves keep everything (the parser stays put on the heap); destruction closes the
-    // socket synchronously if close() was not awaited (no operation is pending then).
+    // Moves keep everything (the parser and an armed receive stay put on the heap);
+    // destruction closes the socket synchronously if close() was not awaited, and cancels
+    // an armed receive (its state is freed when the kernel lets go of it).
     client_connection(client_connection&&) noexcept = default;
-    client_connection& operator=(client_connection&&) noexcept = default;
+    client_connection& operator=(client_connection&&) noexcept;
+    ~client_connection();
 
     // Sends bytes (a serialized request). 0 or -errno.
     runtime::task<int> send(std::string_view bytes, milliseconds timeout);
@@ -55,10 +64,20 @@ public:
     // The next event of the current response: head (then head() is valid), body pieces,
     // complete, or failed. `timeout` bounds the wait for each receive (milliseconds::max()
     // for none); `slot`, when given, lets the caller cancel a pending receive (a
-    // deadline_list does, instead of a kernel timeout per receive).
+    // deadline_list does, instead of a kernel timeout per receive). A receive armed
+    // earlier is awaited through `slot` only: pass milliseconds::max() with it.
     runtime::task<response_event> next(milliseconds timeout, runtime::cancel_slot* slot = nullptr);
 
-    const http::response_head& head() const { return parser_->head(); }
+    // Submits the receive of the next response now (a connection going idle into a pool).
+    // Only between responses, with nothing buffered (reusable()).
+    void arm_receive();
+    // While the connection sits idle: if the armed receive completes (the upstream closed
+    // it, or sent bytes nobody asked for), `on_idle_end(context)` is called inside the
+    // CQE walk, where it may only unlink and destroy the connection. unwatch() before use.
+    void watch(void (*on_idle_end)(void* context), void* context) noexcept;
+    void unwatch() noexcept;
+
+    const http::response_head& head() const { return state_->parser.head(); }
     // True once any byte of the current response arrived (retry decisions).
     bool received_any() const noexcept { return received_any_; }
     // True when the last response completed cleanly and the upstream keeps the connection.
@@ -68,10 +87,30 @@ public:
     int fd() const noexcept { return fd_.get(); }
 
 private:
+    // What must not move: the parser (llhttp points into it) and the armed receive (the
+    // kernel points at its completion).
+    struct stable_state {
+        http::response_parser parser;
+        runtime::owned_completion<stable_state> receive;
+        bool armed = false;    // submitted, and its result not taken by next() yet
+        bool arrived = false;  // its CQE came: result_ and flags_ hold it
+        bool orphaned = false; // the connection is gone: free this when the CQE comes
+        std::coroutine_handle<> waiter;
+        void (*on_idle_end)(void*) = nullptr;
+        void* idle_context = nullptr;
+    };
+    struct armed_awaiter;
+
     explicit client_connection(int fd);
+    static void on_armed_cqe(runtime::completion* self, int result, std::uint32_t flags);
+    // The armed receive's outcome, once it arrives (cancellable through `slot`).
+    runtime::task<runtime::received> take_armed(runtime::cancel_slot* slot);
+    // Cancels an armed receive that is still pending and hands its state over to the
+    // CQE handler; the connection keeps none.
+    void abandon_armed() noexcept;
 
     unique_fd fd_;
-    std::unique_ptr<http::response_parser> parser_; // llhttp points into it: keep it put
+    std::unique_ptr<stable_state> state_;
     runtime::buffer_lease lease_;
     std::string_view input_;
     bool need_bytes_ = true;

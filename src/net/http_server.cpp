@@ -2,26 +2,28 @@
 
 #include <cerrno>
 
+#include <sys/socket.h>
+
 #include "http/serializer.hpp"
+#include "net/listener.hpp"
 #include "net/server_connection.hpp"
-#include "json/json_writer.hpp"
 
 namespace net {
 
 using namespace std::chrono_literals;
+using detail::client_record;
 
 std::uint64_t request_handler::body_limit(const http::request_head&) const {
     return http::parse_limits{}.default_body_limit;
 }
 
-void append_error_response(std::string& out, int status, std::string_view message,
-                           bool keep_alive) {
-    std::string body;
-    json::append_status_message(body, message, false);
+void request_handler::append_error(std::string& out, int status, std::string_view reason) const {
+    std::string body(reason);
+    body += '\n';
     http::response_options options;
     options.status = status;
-    options.content_type = "application/json";
-    options.keep_alive = keep_alive;
+    options.content_type = "text/plain";
+    options.keep_alive = false;
     http::append_response(out, options, body);
 }
 
@@ -29,14 +31,37 @@ runtime::task<bool> flush_response(request_context& request) {
     co_return co_await send_and_clear(request.client_fd, request.out, request.send_timeout);
 }
 
+http_server::~http_server() {
+    assert(stats_.open == 0 && "http_server destroyed with connections open");
+}
+
 runtime::task<void> http_server::serve(int listen_fd) {
     runtime::acceptor accepting{listen_fd};
     acceptor_ = &accepting;
+    handler_.on_serve(*this);
     timers_.spawn(deadlines_.run(100ms));
+    timers_.spawn(expire_idle(100ms));
     while (!stopping_) {
+        if (limits_.max_connections != 0 && stats_.open >= limits_.max_connections) {
+            // At the limit: new connections wait in the kernel's backlog until one closes.
+            accepting.pause();
+            ++stats_.paused;
+            stats_.at_limit = true;
+            struct capacity_awaiter {
+                http_server* server_;
+                bool await_ready() const noexcept { return false; }
+                void await_suspend(std::coroutine_handle<> waiter) noexcept {
+                    server_->capacity_waiter_ = waiter;
+                }
+                void await_resume() const noexcept {}
+            };
+            co_await capacity_awaiter{this};
+            stats_.at_limit = false;
+            continue;
+        }
         const int fd = co_await accepting.next();
         if (fd >= 0) {
-            connections_.spawn(serve_connection(fd));
+            open_record(fd);
         } else if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
             // Out of descriptors or memory: back off instead of spinning on the error.
             co_await runtime::sleep_for(10ms);
@@ -49,24 +74,179 @@ runtime::task<void> http_server::serve(int listen_fd) {
     co_await connections_.join();
     co_await handler_.drain();
     deadlines_.stop();
+    expiry_sleep_.cancel();
     co_await timers_.join();
 }
 
+void http_server::open_record(int fd) {
+    client_record* record = records_.take();
+    record->fd = fd;
+    record->fresh = true;
+    record->expired = false;
+    record->peer = detail::peer_address::of_socket(fd);
+    record->server = this;
+    record->receive.on_cqe_ = &on_receive;
+    record->receive.owner_ = record;
+    record->deadline = client_record::clock::now() + limits_.header_timeout;
+    set_no_delay(fd);
+    ++stats_.accepted;
+    if (++stats_.open == limits_.batch_waits_from) {
+        runtime::reactor::current().batch_waits(true);
+    }
+    wait_for_request(record);
+}
+
+void http_server::wait_for_request(client_record* record) {
+    if (!record->fresh) {
+        record->deadline = client_record::clock::now() + limits_.idle_timeout;
+    }
+    // Both lists stay in deadline order: every record in one has the same timeout.
+    (record->fresh ? fresh_ : idle_).push_back(record);
+    ++stats_.idle;
+    record->expired = false;
+    runtime::reactor& loop = runtime::reactor::current();
+    io_uring_sqe* entry = loop.sqe();
+    io_uring_prep_recv(entry, record->fd, nullptr, 0, 0);
+    entry->flags |= IOSQE_BUFFER_SELECT;
+    entry->buf_group = loop.buffers(runtime::buffer_group::server).group_id();
+    io_uring_sqe_set_data64(entry, runtime::user_data_of(&record->receive));
+}
+
+void http_server::on_receive(runtime::completion* self, int result, std::uint32_t flags) {
+    // Inside the CQE walk: record the result and schedule the connection's coroutine; it
+    // starts after the walk.
+    client_record* record = runtime::owned_completion<client_record>::owner_of(self);
+    self->result_ = result;
+    self->flags_ = flags;
+    http_server& server = *record->server;
+    if (record->list != nullptr) {
+        record->list->remove(record);
+    }
+    --server.stats_.idle;
+    server.busy_.push_back(record);
+    server.connections_.spawn_scheduled(server.serve_record(record));
+}
+
+runtime::task<void> http_server::serve_record(client_record* record) {
+    const int result = record->receive.result_;
+    if (result <= 0 && result != -ENOBUFS) {
+        co_await close_silent(record);
+        co_return;
+    }
+    runtime::buffer_ring& ring = runtime::reactor::current().buffers(runtime::buffer_group::server);
+    runtime::buffer_lease first;
+    if ((record->receive.flags_ & IORING_CQE_F_BUFFER) != 0) {
+        const auto id =
+            static_cast<std::uint16_t>(record->receive.flags_ >> IORING_CQE_BUFFER_SHIFT);
+        first = ring.adopt(id, result > 0 ? static_cast<std::uint32_t>(result) : 0);
+    }
+    if (result == -ENOBUFS) {
+        ++stats_.buffer_waits;
+    }
+    detail::workspace* space = take_workspace();
+    bool go_idle = false;
+    {
+        connection served{*this, *record, *space, std::move(first)};
+        go_idle = co_await served.run();
+    }
+    give_back(space);
+    if (go_idle && !stopping_) {
+        busy_.remove(record);
+        wait_for_request(record);
+        co_return;
+    }
+    co_await runtime::close(record->fd);
+    free_record(record);
+}
+
+runtime::task<void> http_server::close_silent(client_record* record) {
+    if (record->expired && record->fresh) {
+        // Accepted, and no complete head within header_timeout: say so before closing.
+        ++stats_.header_timeouts;
+        std::string answer;
+        handler_.append_error(answer, 408, "Request header timeout");
+        co_await send_and_clear(record->fd, answer, limits_.send_timeout);
+    } else if (record->expired) {
+        ++stats_.idle_closed;
+    }
+    co_await runtime::close(record->fd);
+    free_record(record);
+}
+
+void http_server::free_record(client_record* record) {
+    busy_.remove(record);
+    if (stats_.open-- == limits_.batch_waits_from) {
+        runtime::reactor::current().batch_waits(false);
+    }
+    records_.give_back(record);
+    if (capacity_waiter_) {
+        runtime::reactor::current().schedule(std::exchange(capacity_waiter_, {}));
+    }
+}
+
+runtime::task<void> http_server::expire_idle(std::chrono::milliseconds period) {
+    while (!stopping_) {
+        co_await runtime::sleep_for(period).with_cancel(&expiry_sleep_);
+        const auto now = client_record::clock::now();
+        for (detail::record_list* list : {&fresh_, &idle_}) {
+            // In deadline order: the first that has not expired ends the walk.
+            while (list->first != nullptr && list->first->deadline <= now) {
+                client_record* record = list->first;
+                list->remove(record);
+                record->expired = true;
+                io_uring_sqe* entry = runtime::reactor::current().sqe();
+                io_uring_prep_cancel64(entry, runtime::user_data_of(&record->receive), 0);
+                io_uring_sqe_set_data64(entry, 0);
+            }
+        }
+    }
+}
+
 void http_server::stop() {
+    if (stopping_) {
+        return;
+    }
     stopping_ = true;
     handler_.on_stop();
     if (acceptor_ != nullptr) {
         acceptor_->request_stop();
     }
-    // Idle connections wait in a receive between requests: cancel it and they close.
-    for (connection* open = first_; open != nullptr; open = open->next()) {
-        open->close_if_idle();
+    if (capacity_waiter_) {
+        runtime::reactor::current().schedule(std::exchange(capacity_waiter_, {}));
+    }
+    expiry_sleep_.cancel();
+    // Idle connections wait in a receive: cancel it and they close.
+    for (detail::record_list* list : {&fresh_, &idle_}) {
+        while (list->first != nullptr) {
+            client_record* record = list->first;
+            list->remove(record);
+            io_uring_sqe* entry = runtime::reactor::current().sqe();
+            io_uring_prep_cancel64(entry, runtime::user_data_of(&record->receive), 0);
+            io_uring_sqe_set_data64(entry, 0);
+        }
     }
 }
 
-runtime::task<void> http_server::serve_connection(int fd) {
-    connection served{*this, fd};
-    co_await served.run();
+void http_server::abort() {
+    stop();
+    // Every wait of a busy connection fails at once: its socket says so, and its timed
+    // waits (receives, a handler's upstream answers and queues) are cancelled.
+    for (client_record* record = busy_.first; record != nullptr; record = record->next) {
+        ::shutdown(record->fd, SHUT_RDWR);
+    }
+    deadlines_.expire_all();
+    handler_.abort();
+}
+
+detail::workspace* http_server::take_workspace() {
+    detail::workspace* space = workspaces_.take(limits_.parse);
+    stats_.workspaces = workspaces_.existing();
+    return space;
+}
+
+void http_server::give_back(detail::workspace* space) {
+    workspaces_.give_back(space);
+    stats_.workspaces = workspaces_.existing();
 }
 
 } // namespace net

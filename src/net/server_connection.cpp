@@ -3,10 +3,6 @@
 #include <algorithm>
 #include <cerrno>
 
-#include <arpa/inet.h>
-#include <sys/socket.h>
-
-#include "net/listener.hpp"
 #include "runtime/reactor.hpp"
 
 namespace net {
@@ -14,62 +10,39 @@ namespace net {
 using namespace std::chrono_literals;
 
 namespace {
-// The peer's IP address as text, once per connection (for X-Forwarded-For and keys).
-void peer_address(int fd, char (&text)[INET6_ADDRSTRLEN]) {
-    text[0] = '\0';
-    sockaddr_storage peer{};
-    socklen_t length = sizeof peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) {
-        return;
-    }
-    if (peer.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, text, sizeof text);
-    } else if (peer.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, text, sizeof text);
-    }
-}
-
 // Answers pipelined behind one another are flushed once this much is waiting.
 constexpr std::size_t flush_threshold = 64 * 1024;
 } // namespace
 
-http_server::connection::connection(http_server& server, int fd)
-    : server_(server), fd_(fd), parser_(server.limits_.parse) {
-    // In the server's list, so that stop() can reach an idle connection's receive.
-    next_ = server_.first_;
-    if (server_.first_ != nullptr) {
-        server_.first_->prev_ = this;
-    }
-    server_.first_ = this;
-    if (++server_.open_ == server_.limits_.batch_waits_from) {
-        runtime::reactor::current().batch_waits(true);
-    }
+http_server::connection::connection(http_server& server, detail::client_record& record,
+                                    detail::workspace& space, runtime::buffer_lease first)
+    : server_(server), record_(record), space_(space), parser_(space.parser), out_(space.out),
+      lease_(std::move(first)) {
+    input_ = lease_.view();
+    need_buffer_ = !lease_;
+    client_ip_ = {space_.client_ip, record_.peer.format(space_.client_ip)};
+    // A first request's head is due by the record's deadline (counted from the accept);
+    // a later one's from its first bytes, which just arrived.
+    head_deadline_ =
+        record_.fresh ? record_.deadline : clock::now() + server_.limits_.header_timeout;
 }
 
-http_server::connection::~connection() {
-    if (server_.open_-- == server_.limits_.batch_waits_from) {
-        runtime::reactor::current().batch_waits(false);
-    }
-    (prev_ != nullptr ? prev_->next_ : server_.first_) = next_;
-    if (next_ != nullptr) {
-        next_->prev_ = prev_;
-    }
-}
-
-runtime::task<void> http_server::connection::run() {
-    set_no_delay(fd_);
-    peer_address(fd_, client_ip_);
-    head_deadline_ = clock::now() + server_.limits_.header_timeout;
+runtime::task<bool> http_server::connection::run() {
     for (;;) {
         const http::parse_step step = co_await next_step();
         if (step.event == http::parse_event::need_more) {
+            if (idle_) {
+                co_return true;
+            }
             // A head that did not arrive in time gets its answer; anything else just ends.
-            if (timed_out_ && (parser_.in_message() || first_request_)) {
+            if (timed_out_ && (parser_.in_message() || record_.fresh)) {
+                ++server_.stats_.header_timeouts;
                 answer_error(408, "Request header timeout");
             }
             break;
         }
         if (step.event == http::parse_event::error) {
+            ++server_.stats_.rejected;
             answer_error(parser_.error().status, parser_.error().reason);
             break;
         }
@@ -83,14 +56,17 @@ runtime::task<void> http_server::connection::run() {
         co_await flush();
     }
     lease_.release();
-    co_await runtime::close(fd_);
+    co_return false;
 }
 
 runtime::task<bool> http_server::connection::serve_request() {
     head_done_ = true;
     body_done_ = false;
+    body_started_ = clock::now();
+    body_received_ = 0;
     const http::request_head& head = parser_.head();
     if (!parser_.set_body_limit(server_.handler_.body_limit(head))) {
+        ++server_.stats_.rejected;
         answer_error(413, "Request body too large");
         co_return false;
     }
@@ -102,11 +78,11 @@ runtime::task<bool> http_server::connection::serve_request() {
     }
     const bool streamed = server_.handler_.streams_body(head);
     if (!streamed) {
-        body_.clear();
+        space_.body.clear();
         for (;;) {
             const body_piece piece = co_await read();
             if (piece.what == body_piece::kind::data) {
-                body_ += piece.bytes;
+                space_.body += piece.bytes;
             } else if (piece.what == body_piece::kind::end) {
                 break;
             } else {
@@ -117,17 +93,18 @@ runtime::task<bool> http_server::connection::serve_request() {
             }
         }
     }
-    first_request_ = false;
+    record_.fresh = false;
     request_context request{head,
-                            streamed ? std::string_view{} : std::string_view{body_},
+                            streamed ? std::string_view{} : std::string_view{space_.body},
                             out_,
                             head.keep_alive && !server_.stopping_,
-                            fd_,
+                            record_.fd,
                             client_ip_,
                             server_.limits_.send_timeout,
                             streamed ? this : nullptr};
     co_await server_.handler_.handle(request);
-    // A body the handler did not read is dropped, so that the next request parses.
+    // A body the handler did not read is dropped, so that the next request parses (within
+    // the body's own deadline).
     while (request.keep_alive && !body_done_) {
         if ((co_await read()).what == body_piece::kind::failed) {
             request.keep_alive = false;
@@ -151,15 +128,19 @@ runtime::task<body_piece> http_server::connection::read() {
             if (step.body.empty()) {
                 continue;
             }
+            body_received_ += step.body.size();
             co_return body_piece{body_piece::kind::data, step.body};
         case http::parse_event::message_complete:
             body_done_ = true;
+            // The body is over: the buffer goes back before the handler waits on anything.
+            park();
             co_return body_piece{};
         case http::parse_event::error:
             co_return body_piece{
                 body_piece::kind::failed, {}, parser_.error().status, parser_.error().reason};
         case http::parse_event::need_more:
             if (timed_out_) {
+                ++server_.stats_.body_timeouts;
                 co_return body_piece{body_piece::kind::failed, {}, 408, "Request body timeout"};
             }
             co_return body_piece{body_piece::kind::failed};
@@ -167,6 +148,17 @@ runtime::task<body_piece> http_server::connection::read() {
             break; // not within a body
         }
     }
+}
+
+void http_server::connection::park() {
+    if (!lease_) {
+        return; // the input is in the spill already, or there is none
+    }
+    if (!input_.empty()) {
+        space_.spill.assign(input_);
+        input_ = space_.spill;
+    }
+    lease_.release();
 }
 
 runtime::task<http::parse_step> http_server::connection::next_step() {
@@ -181,9 +173,23 @@ runtime::task<http::parse_step> http_server::connection::next_step() {
     }
 }
 
+http_server::connection::clock::time_point http_server::connection::body_deadline() const {
+    const server_limits& limits = server_.limits_;
+    if (limits.body_timeout.count() == 0) {
+        return clock::time_point::max();
+    }
+    auto allowed = std::chrono::duration_cast<clock::duration>(limits.body_timeout);
+    if (limits.body_min_rate > 0) {
+        allowed += std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
+            static_cast<double>(body_received_) / static_cast<double>(limits.body_min_rate)));
+    }
+    return body_started_ + allowed;
+}
+
 runtime::task<bool> http_server::connection::receive() {
     lease_.release();
     input_ = {};
+    space_.spill.clear();
     if (ended_) {
         co_return false;
     }
@@ -192,23 +198,31 @@ runtime::task<bool> http_server::connection::receive() {
         co_return false;
     }
     const bool between_requests = !parser_.in_message();
-    if (server_.stopping_ && between_requests) {
+    if (between_requests && server_.stopping_) {
         ended_ = true;
         co_return false;
     }
+    if (between_requests && !need_buffer_) {
+        // Nothing of a request is pending: the record waits for the next one, costing
+        // neither a coroutine nor a workspace meanwhile.
+        idle_ = true;
+        co_return false;
+    }
     const server_limits& limits = server_.limits_;
-    std::chrono::nanoseconds timeout = limits.idle_timeout;
-    if (!head_done_ && (!between_requests || first_request_)) {
-        timeout = std::max<std::chrono::nanoseconds>(1ms, head_deadline_ - clock::now());
+    const auto now = clock::now();
+    clock::time_point deadline = now + limits.idle_timeout;
+    if (!head_done_ && (!between_requests || record_.fresh)) {
+        deadline = head_deadline_;
+    } else if (head_done_ && !body_done_) {
+        deadline = std::min(deadline, body_deadline());
     }
     runtime::received got;
     {
-        runtime::deadline_list::wait timed{server_.deadlines_, clock::now() + timeout};
-        idle_ = between_requests;
-        receiving_ = &timed;
-        got = co_await runtime::receive_some(fd_, std::chrono::nanoseconds::max(), timed.slot());
-        receiving_ = nullptr;
-        idle_ = false;
+        runtime::deadline_list::wait timed{server_.deadlines_, std::max(deadline, now + 1ms)};
+        runtime::buffer_ring& ring =
+            runtime::reactor::current().buffers(runtime::buffer_group::server);
+        got = co_await runtime::receive_some(record_.fd, ring, std::chrono::nanoseconds::max(),
+                                             timed.slot());
         got.result = timed.outcome(got.result);
     }
     if (got.result <= 0) {
@@ -220,6 +234,7 @@ runtime::task<bool> http_server::connection::receive() {
     if (between_requests) {
         head_deadline_ = clock::now() + limits.header_timeout;
     }
+    need_buffer_ = false;
     lease_ = std::move(got.buffer);
     input_ = lease_.view();
     co_return true;
@@ -232,13 +247,11 @@ runtime::task<bool> send_and_clear(int fd, std::string& out, std::chrono::millis
 }
 
 runtime::task<bool> http_server::connection::flush() {
-    return send_and_clear(fd_, out_, server_.limits_.send_timeout);
+    return send_and_clear(record_.fd, out_, server_.limits_.send_timeout);
 }
 
 void http_server::connection::answer_error(int status, std::string_view reason) {
-    std::string message = "<Error> ";
-    message += reason;
-    append_error_response(out_, status, message);
+    server_.handler_.append_error(out_, status, reason);
 }
 
 } // namespace net

@@ -1,17 +1,17 @@
 #pragma once
-// One accepted connection of an http_server (internal to net/): the receive loop, the
-// parser, the output and the timeouts of DESIGN.md's limits. It is also the request_body
-// a streaming handler reads from: body pieces come straight out of the parser, as views
-// into the leased receive buffer. Lives in the connection's coroutine frame, on the
-// server's thread.
+// One connection of an http_server while it has a request in hand (internal to net/):
+// the receive loop, the parser, the output and the timeouts of docs/design.md's limits.
+// It is also the request_body a streaming handler reads from: body pieces come straight
+// out of the parser, as views into the leased receive buffer (or into the workspace's
+// spill, once parked). Lives in the coroutine frame of http_server::serve_record, on the
+// server's thread, for one busy stretch: from the bytes that woke an idle record to the
+// moment the connection is between requests with nothing buffered (it then goes idle
+// again) or ends.
 
 #include <chrono>
 #include <string>
 #include <string_view>
 
-#include <netinet/in.h>
-
-#include "http/request_parser.hpp"
 #include "net/http_server.hpp"
 #include "runtime/buffer_ring.hpp"
 
@@ -22,60 +22,55 @@ runtime::task<bool> send_and_clear(int fd, std::string& out, std::chrono::millis
 
 class http_server::connection final : public request_body {
 public:
-    connection(http_server& server, int fd);
-    ~connection();
+    // `first` holds the bytes that woke the record; empty when the record's receive found
+    // no buffer (this connection then waits for one).
+    connection(http_server& server, detail::client_record& record, detail::workspace& space,
+               runtime::buffer_lease first);
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    // Serves requests until the client leaves, an error closes the connection or the
-    // server stops; then closes the socket.
-    runtime::task<void> run();
+    // Serves requests until the connection is between requests with nothing buffered and
+    // everything sent (true: it may wait idle for the next one), or until it must close
+    // (false: the client left, an error, a timeout, the server stopping).
+    runtime::task<bool> run();
 
     runtime::task<body_piece> read() override;
-
-    // Between requests, cancels the wait for the next one, so the connection closes (the
-    // server is stopping). A request in progress is left to finish.
-    void close_if_idle() {
-        if (idle_ && receiving_ != nullptr) {
-            receiving_->slot()->cancel();
-        }
-    }
-    connection* next() const noexcept { return next_; }
+    void park() override;
 
 private:
     using clock = std::chrono::steady_clock;
 
     // The parser's next event, receiving when it needs bytes. need_more means the
-    // connection ended (closed, reset, timed out: see timed_out_).
+    // connection ended (see ended_, timed_out_) or may go idle (idle_).
     runtime::task<http::parse_step> next_step();
     // Flushes pending answers, then waits for bytes within the timeout that applies now.
-    // False when the connection ended.
+    // False when there are no more: the connection ended, or it may go idle.
     runtime::task<bool> receive();
     // One request whose head just arrived. False when the connection must close.
     runtime::task<bool> serve_request();
     runtime::task<bool> flush();
-    // Appends the JSON error answer for `status` (the connection closes after it).
+    // Appends the handler's error answer for `status` (the connection closes after it).
     void answer_error(int status, std::string_view reason);
+    // The deadline of a wait for body bytes (body_timeout, extended by body_min_rate).
+    clock::time_point body_deadline() const;
 
     http_server& server_;
-    int fd_;
-    // In the server's list of open connections; stop() cancels the receive of an idle one.
-    connection* prev_ = nullptr;
-    connection* next_ = nullptr;
-    runtime::deadline_list::wait* receiving_ = nullptr;
-    bool idle_ = false; // waiting between requests
-    char client_ip_[INET6_ADDRSTRLEN] = {};
-    http::request_parser parser_;
-    std::string out_;
-    std::string body_; // whole bodies of routes that do not stream, reused
+    detail::client_record& record_;
+    detail::workspace& space_;
+    http::request_parser& parser_;
+    std::string& out_;
     runtime::buffer_lease lease_;
     std::string_view input_;
+    std::string_view client_ip_;
     clock::time_point head_deadline_;
-    bool first_request_ = true;
-    bool head_done_ = false; // between headers_complete and the next request
-    bool body_done_ = true;  // the current request's body was read to its end
-    bool ended_ = false;     // no more bytes will come
-    bool timed_out_ = false; // ... because a timeout expired
+    clock::time_point body_started_{};
+    std::uint64_t body_received_ = 0;
+    bool need_buffer_ = false; // woken by -ENOBUFS: wait for bytes here, not idle
+    bool head_done_ = false;   // between headers_complete and the next request
+    bool body_done_ = true;    // the current request's body was read to its end
+    bool idle_ = false;        // between requests with nothing buffered: may go idle
+    bool ended_ = false;       // no more bytes will come
+    bool timed_out_ = false;   // ... because a timeout expired
 };
 
 } // namespace net

@@ -1,8 +1,14 @@
 #include "net/worker_pool.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <future>
 #include <mutex>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "net/listener.hpp"
 #include "runtime/startup_error.hpp"
@@ -20,7 +26,11 @@ struct worker_pool::worker {
     int listen_fd = -1;
 };
 
-worker_pool::worker_pool(worker_pool_options options, handler_factory make_handler) {
+worker_pool::worker_pool(worker_pool_options options, handler_factory make_handler)
+    : drained_fd_(eventfd(0, EFD_CLOEXEC)) {
+    if (!drained_fd_) {
+        throw runtime::startup_error(std::string("eventfd: ") + std::strerror(errno));
+    }
     int shared_fd = -1;
     std::optional<unique_fd> shared = std::move(options.shared_listener);
     if (shared) {
@@ -55,8 +65,9 @@ worker_pool::worker_pool(worker_pool_options options, handler_factory make_handl
         std::promise<void> ready;
         started.push_back(ready.get_future());
         worker* self = workers_[index].get();
+        const int drained_fd = drained_fd_.get();
         self->thread = std::thread(
-            [self, index, &options, &make_handler](std::promise<void> announce) {
+            [self, index, drained_fd, &options, &make_handler](std::promise<void> announce) {
                 std::unique_ptr<runtime::reactor> loop;
                 std::unique_ptr<request_handler> handler;
                 std::unique_ptr<http_server> server;
@@ -77,9 +88,13 @@ worker_pool::worker_pool(worker_pool_options options, handler_factory make_handl
                 // are not touched after this point.
                 announce.set_value();
                 loop->block_on(server->serve(self->listen_fd));
-                std::lock_guard lock(self->mutex);
-                self->reactor = nullptr;
-                self->server = nullptr;
+                {
+                    std::lock_guard lock(self->mutex);
+                    self->reactor = nullptr;
+                    self->server = nullptr;
+                }
+                const std::uint64_t one = 1;
+                [[maybe_unused]] const ssize_t written = ::write(drained_fd, &one, sizeof one);
             },
             std::move(ready));
     }
@@ -119,14 +134,50 @@ bool worker_pool::post(std::size_t index, std::move_only_function<void()> functi
     return true;
 }
 
-void worker_pool::stop() {
+void worker_pool::on_every_server(void (http_server::*action)()) {
     for (auto& slot : workers_) {
         std::lock_guard lock(slot->mutex);
         if (slot->reactor != nullptr) {
             http_server* server = slot->server;
-            slot->reactor->post([server] { server->stop(); });
+            slot->reactor->post([server, action] { (server->*action)(); });
         }
     }
+}
+
+void worker_pool::stop() {
+    on_every_server(&http_server::stop);
+}
+
+void worker_pool::abort() {
+    on_every_server(&http_server::abort);
+}
+
+worker_pool::drain_result worker_pool::wait_drained(std::chrono::milliseconds timeout,
+                                                    int interrupt_fd) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (drained_ < workers_.size()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            return drain_result::timed_out;
+        }
+        pollfd watched[2] = {{drained_fd_.get(), POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
+        const int ready = ::poll(watched, interrupt_fd >= 0 ? 2 : 1,
+                                 static_cast<int>(std::min<long long>(left.count(), 1 << 30)));
+        if (ready < 0 && errno != EINTR) {
+            return drain_result::timed_out;
+        }
+        if (interrupt_fd >= 0 && (watched[1].revents & POLLIN) != 0) {
+            return drain_result::interrupted;
+        }
+        if ((watched[0].revents & POLLIN) != 0) {
+            std::uint64_t count = 0;
+            if (::read(drained_fd_.get(), &count, sizeof count) == sizeof count) {
+                drained_ += count;
+            }
+        }
+    }
+    return drain_result::drained;
 }
 
 void worker_pool::join() {

@@ -4,9 +4,10 @@
 // its own SO_REUSEPORT listening socket (or on one shared inherited socket), so a
 // connection lives on one thread for its whole life and nothing is shared on the request
 // path. The constructor returns once every worker is serving, or throws startup_error
-// with the first worker's failure (for example io_uring being blocked). stop() is
-// thread-safe; join() waits for every worker to drain.
+// with the first worker's failure (for example io_uring being blocked). stop() and
+// abort() are thread-safe; wait_drained() and join() wait for every worker to drain.
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -51,13 +52,24 @@ public:
     bool post(std::size_t index, std::move_only_function<void()> function);
     // Stops every worker: no new connections, idle ones closed, in-flight ones finish.
     void stop();
+    // After stop(): ends every request still in flight (http_server::abort).
+    void abort();
+
+    enum class drain_result : std::uint8_t { drained, timed_out, interrupted };
+    // Blocks the calling thread until every worker has drained (after stop()), `timeout`
+    // has passed, or `interrupt_fd` (a signalfd, say; -1 for none) became readable.
+    drain_result wait_drained(std::chrono::milliseconds timeout, int interrupt_fd);
     // Waits until every worker has drained and exited.
     void join();
 
 private:
     struct worker;
+    // Posts `action` to every worker still serving, to run on its thread.
+    void on_every_server(void (http_server::*action)());
     std::vector<std::unique_ptr<worker>> workers_;
     unique_fd shared_listener_; // a shared (inherited) listening socket, kept open
+    unique_fd drained_fd_;      // an eventfd each worker adds 1 to once it has drained
+    std::size_t drained_ = 0;   // workers drained, as counted by wait_drained
     endpoint local_{};
 };
 

@@ -3,12 +3,31 @@
 #include <cstdlib>
 
 #include "http/serializer.hpp"
+#include "runtime/io.hpp"
 #include "json/json_writer.hpp"
 
 namespace replica {
 
-replica_handler::replica_handler(std::string server_id) {
+namespace {
+void append_json_failure(std::string& out, http::response_options options,
+                         std::string_view message) {
+    std::string body;
+    json::append_status_message(body, message, false);
+    options.content_type = "application/json";
+    http::append_response(out, options, body);
+}
+} // namespace
+
+replica_handler::replica_handler(std::string server_id, std::chrono::milliseconds delay)
+    : delay_(delay) {
     json::append_status_message(home_body_, "Hello from Server: " + server_id, true);
+}
+
+void replica_handler::append_error(std::string& out, int status, std::string_view reason) const {
+    http::response_options options;
+    options.status = status;
+    options.keep_alive = false;
+    append_json_failure(out, options, std::string("<Error> ").append(reason));
 }
 
 std::string resolve_server_id(const char* flag_value) {
@@ -33,12 +52,12 @@ runtime::task<void> replica_handler::handle(net::request_context& request) {
         if (!readable) {
             static constexpr http::header_field allow[] = {{"Allow", "GET, HEAD"}};
             options.extra_headers = allow;
-            std::string body;
-            json::append_status_message(body, "<Error> Method not allowed", false);
             options.status = 405;
-            options.content_type = "application/json";
-            http::append_response(request.out, options, body);
+            append_json_failure(request.out, options, "<Error> Method not allowed");
             co_return;
+        }
+        if (head.path == "/home" && delay_.count() > 0) {
+            co_await runtime::sleep_for(delay_);
         }
         const std::string_view body = head.path == "/home" ? std::string_view{home_body_} : "";
         if (!body.empty()) {
@@ -54,11 +73,8 @@ runtime::task<void> replica_handler::handle(net::request_context& request) {
     std::string message = "<Error> '";
     message += head.path;
     message += "' endpoint does not exist in server replicas";
-    std::string body;
-    json::append_status_message(body, message, false);
     options.status = 404;
-    options.content_type = "application/json";
-    http::append_response(request.out, options, body);
+    append_json_failure(request.out, options, message);
 }
 
 } // namespace replica

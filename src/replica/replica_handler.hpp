@@ -2,8 +2,10 @@
 // replica_handler: the lb-replica web server's routes. GET /home answers
 // {"message": "Hello from Server: <ID>", "status": "successful"}, GET /heartbeat 200 with
 // an empty body, any other path 404 with a JSON error, another method on a known path 405.
-// One per worker thread; the /home body is rendered once at construction.
+// One per worker thread; the /home body is rendered once at construction. With a delay,
+// /home answers that much later (a slow replica, for tests and benchmarks).
 
+#include <chrono>
 #include <string>
 
 #include "net/http_server.hpp"
@@ -12,15 +14,18 @@ namespace replica {
 
 class replica_handler : public net::request_handler {
 public:
-    explicit replica_handler(std::string server_id);
+    explicit replica_handler(std::string server_id,
+                             std::chrono::milliseconds delay = std::chrono::milliseconds{0});
 
     // Replica requests carry no body worth having; 64 KiB is plenty.
     runtime::task<void> handle(net::request_context& request) override;
+    void append_error(std::string& out, int status, std::string_view reason) const override;
 
     const std::string& home_body() const noexcept { return home_body_; }
 
 private:
     std::string home_body_;
+    std::chrono::milliseconds delay_;
 };
 
 // The id from --id, else $SERVER_ID, else "Unknown" (DESIGN.md).

@@ -34,12 +34,13 @@ void acceptor::on_cqe(completion* self, int result, std::uint32_t flags) {
     acceptor* owner = owned_completion<acceptor>::owner_of(self);
     if (result >= 0) {
         owner->accepted_.push_back(result);
-    } else if (result != -ECANCELED || !owner->stopping_) {
+    } else if (result != -ECANCELED || !(owner->stopping_ || owner->cancelling_)) {
         owner->last_error_ = result;
     }
     if ((flags & IORING_CQE_F_MORE) == 0) {
         // The multishot is over; next() re-arms unless we are stopping.
         owner->armed_ = false;
+        owner->cancelling_ = false;
         if (owner->stop_waiter_) {
             reactor::current().schedule(std::exchange(owner->stop_waiter_, {}));
         }
@@ -75,6 +76,7 @@ task<int> acceptor::next() {
         if (!armed_) {
             arm();
         }
+        paused_ = false;
         co_await next_awaiter{this};
     }
 }
@@ -86,6 +88,19 @@ struct stop_awaiter {
     void await_suspend(std::coroutine_handle<> waiter) noexcept { *slot_ = waiter; }
     void await_resume() const noexcept {}
 };
+
+void acceptor::pause() {
+    if (paused_ || stopping_) {
+        return;
+    }
+    paused_ = true;
+    if (armed_ && !cancelling_) {
+        cancelling_ = true;
+        io_uring_sqe* entry = reactor::current().sqe();
+        io_uring_prep_cancel64(entry, user_data_of(&completion_), 0);
+        io_uring_sqe_set_data64(entry, 0);
+    }
+}
 
 void acceptor::request_stop() {
     if (stopping_) {

@@ -2,8 +2,10 @@
 // acceptor: a multishot accept on one listening socket. One SQE keeps producing a CQE per
 // connection; the CQE walk only queues the new fds, and the coroutine waiting in next()
 // is scheduled. The SQE is re-armed only when a CQE arrives without IORING_CQE_F_MORE
-// (the kernel ended the multishot, e.g. after an error). Owned by one reactor thread.
-// The accepted-fd queue grows to the accept backlog at most.
+// (the kernel ended the multishot, e.g. after an error). pause() cancels the multishot, so
+// that new connections wait in the kernel's backlog (a server at its connection limit);
+// the next call to next() arms it again. Owned by one reactor thread. The accepted-fd
+// queue holds what the kernel delivered before a pause or a stop took effect: a handful.
 
 #include <coroutine>
 #include <deque>
@@ -25,6 +27,11 @@ public:
     // One waiter at a time.
     task<int> next();
 
+    // Stops taking connections off the backlog until next() is called again. Fds accepted
+    // before the cancellation lands stay queued for next(). Safe to call more than once.
+    void pause();
+    bool paused() const noexcept { return paused_; }
+
     // Starts stopping: next() returns -ECANCELED from now on and the multishot accept is
     // cancelled. Safe to call from any coroutine of the owning thread, more than once.
     void request_stop();
@@ -40,6 +47,8 @@ private:
     owned_completion<acceptor> completion_;
     bool armed_ = false;
     bool stopping_ = false;
+    bool paused_ = false;
+    bool cancelling_ = false; // pause() cancelled the multishot; its last CQE is due
     std::deque<int> accepted_;
     int last_error_ = 0;
     std::coroutine_handle<> waiter_;

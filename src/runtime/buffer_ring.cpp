@@ -52,6 +52,27 @@ buffer_ring::~buffer_ring() {
     munmap(shared_, shared_bytes_);
 }
 
+void buffer_ring::enqueue(buffer_waiter* waiter) noexcept {
+    waiter->prev = last_waiter_;
+    waiter->next = nullptr;
+    (last_waiter_ != nullptr ? last_waiter_->next : first_waiter_) = waiter;
+    last_waiter_ = waiter;
+    waiter->queued = true;
+    ++waiting_;
+    ++exhausted_;
+}
+
+void buffer_ring::dequeue(buffer_waiter* waiter) noexcept {
+    if (!waiter->queued) {
+        return;
+    }
+    (waiter->prev != nullptr ? waiter->prev->next : first_waiter_) = waiter->next;
+    (waiter->next != nullptr ? waiter->next->prev : last_waiter_) = waiter->prev;
+    waiter->prev = waiter->next = nullptr;
+    waiter->queued = false;
+    --waiting_;
+}
+
 void buffer_ring::give_back(std::uint16_t id) noexcept {
     io_uring_buf_ring_add(shared_, storage_.get() + std::size_t{id} * buffer_size_,
                           static_cast<unsigned>(buffer_size_), id, io_uring_buf_ring_mask(count_),
@@ -59,12 +80,17 @@ void buffer_ring::give_back(std::uint16_t id) noexcept {
     // The kernel sees the new tail only after this release store (liburing's advance).
     io_uring_buf_ring_advance(shared_, 1);
     --leased_;
-    if (!waiters_.empty()) {
-        reactor& owner = reactor::current();
-        for (auto waiter : waiters_) {
-            owner.schedule(waiter);
-        }
-        waiters_.clear();
+    ++returns_;
+    // One buffer, one waiter: waking every waiter for each buffer would send them all
+    // back to the kernel to find, all but one, no buffer again. The wait is a kernel
+    // timer; cancelling it resumes the waiter (after the CQE walk, like any completion),
+    // and `woken` tells it that a buffer, not its deadline, ended the wait.
+    if (buffer_waiter* first = first_waiter_) {
+        dequeue(first);
+        first->woken = true;
+        io_uring_sqe* entry = reactor::current().sqe();
+        io_uring_prep_cancel64(entry, user_data_of(first->timer), 0);
+        io_uring_sqe_set_data64(entry, 0);
     }
 }
 

@@ -2,16 +2,23 @@
 // buffer_ring: a provided-buffer ring registered with one io_uring. Receives pick a buffer
 // in the kernel (IOSQE_BUFFER_SELECT), so an idle connection holds no memory; the data
 // comes back as a buffer_lease, a move-only handle that returns its slot to the ring when
-// destroyed. All buffers are allocated once at start-up. Owned by the reactor's thread:
-// leases must be destroyed on that thread.
+// destroyed. The buffers are allocated once at start-up (pages are touched only as the
+// kernel fills them). Owned by the reactor's thread: leases must be destroyed on that
+// thread.
+//
+// When every buffer is leased, a receive ends with -ENOBUFS and its owner waits for one to
+// come back (runtime::receive_some does, through runtime::buffer_wait_op): waiters queue
+// here in FIFO order, and each returned buffer wakes the first of them. The wait itself is
+// a kernel timer, so it keeps the receive's deadline and can be cancelled like any other
+// operation (docs/design.md, "Coroutines and the ring").
 
-#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string_view>
 #include <utility>
-#include <vector>
+
+#include "runtime/completion.hpp"
 
 struct io_uring;
 struct io_uring_buf_ring;
@@ -52,6 +59,15 @@ private:
     std::uint32_t length_ = 0;
 };
 
+// One receive waiting for a buffer: lives in the waiting frame (inside buffer_wait_op).
+struct buffer_waiter {
+    completion* timer = nullptr; // the pending wait, cancelled to wake the waiter
+    buffer_waiter* prev = nullptr;
+    buffer_waiter* next = nullptr;
+    bool queued = false;
+    bool woken = false; // a buffer came back for this waiter
+};
+
 class buffer_ring {
 public:
     // count must be a power of two (the kernel's ring mask), at most 32768.
@@ -64,8 +80,15 @@ public:
     std::size_t buffer_size() const noexcept { return buffer_size_; }
     unsigned count() const noexcept { return count_; }
     unsigned leased() const noexcept { return leased_; }
+    // Receives waiting for a buffer right now, and how many times one had to (-ENOBUFS).
+    std::size_t waiting() const noexcept { return waiting_; }
+    std::uint64_t exhausted() const noexcept { return exhausted_; }
+    // Buffers given back so far. A receive that failed with -ENOBUFS waits only if none
+    // came back since it was submitted: one that came back in between woke no waiter (the
+    // receive was not queued yet), and waiting for the next would lose it.
+    std::uint64_t returns() const noexcept { return returns_; }
 
-    // Called by the reactor when a CQE carries IORING_CQE_F_BUFFER.
+    // Called by a receive whose CQE carries IORING_CQE_F_BUFFER.
     buffer_lease adopt(std::uint16_t id, std::uint32_t length) noexcept {
         ++leased_;
         return buffer_lease{this, id, length};
@@ -74,15 +97,10 @@ public:
         return storage_.get() + std::size_t{id} * buffer_size_;
     }
 
-    // A receive that got -ENOBUFS parks here until some lease comes back (STYLE.md: hold
-    // the re-arm until buffers return). Waiters are scheduled, never resumed inline.
-    struct available_awaiter {
-        buffer_ring* ring_;
-        bool await_ready() const noexcept { return ring_->leased_ < ring_->count_; }
-        void await_suspend(std::coroutine_handle<> waiter) { ring_->waiters_.push_back(waiter); }
-        void await_resume() const noexcept {}
-    };
-    available_awaiter buffers_available() noexcept { return {this}; }
+    // The waiting queue (buffer_wait_op): enqueue when the wait is submitted, dequeue when
+    // it completes (a no-op for a waiter a returned buffer already took off).
+    void enqueue(buffer_waiter* waiter) noexcept;
+    void dequeue(buffer_waiter* waiter) noexcept;
 
 private:
     friend class buffer_lease;
@@ -96,7 +114,11 @@ private:
     std::size_t buffer_size_;
     unsigned leased_ = 0;
     std::unique_ptr<char[]> storage_; // not zeroed: the kernel writes before we read
-    std::vector<std::coroutine_handle<>> waiters_;
+    buffer_waiter* first_waiter_ = nullptr;
+    buffer_waiter* last_waiter_ = nullptr;
+    std::size_t waiting_ = 0;
+    std::uint64_t exhausted_ = 0;
+    std::uint64_t returns_ = 0;
 };
 
 inline std::string_view buffer_lease::view() const noexcept {

@@ -1,7 +1,8 @@
 #pragma once
 // completion: what an SQE's user_data points to. It lives in the frame of the coroutine
 // waiting for the operation, and that frame stays put until every CQE aimed at it has been
-// reaped (STYLE.md: never destroy a frame under the kernel's feet).
+// reaped (docs/design.md, "Coroutines and the ring": a frame waiting on an SQE is never
+// destroyed under the kernel's feet).
 //
 // user_data encoding: 0 means "nobody cares" (fire-and-forget cancels, ignored link
 // timeouts); otherwise the address of a completion, with bit 0 set when the CQE belongs to
@@ -19,6 +20,9 @@ struct completion {
     // CQEs still expected: 1 for a plain operation, 2 with a linked timeout.
     std::uint8_t pending_ = 1;
     bool timed_out_ = false;
+    // Set by cancel_slot::cancel(): the owner asked for the operation to end, whatever the
+    // kernel answers (a receive that races its cancel with -ENOBUFS reports -ECANCELED).
+    bool cancel_requested_ = false;
     // Multishot operations record each CQE themselves (and schedule their waiter when it
     // makes sense); single-shot ones leave this null. Runs inside the CQE walk, so it must
     // only record and schedule, never resume.

@@ -66,6 +66,17 @@ public:
         }
     }
 
+    // Cancels every wait now, as if each had passed its deadline (a server out of drain
+    // time). Waits registered later are timed as usual.
+    void expire_all() noexcept {
+        for (wait* entry = first_; entry != nullptr; entry = entry->next_) {
+            if (!entry->expired_ && entry->slot_.pending()) {
+                entry->expired_ = true;
+                entry->slot_.cancel();
+            }
+        }
+    }
+
     // Ends run() at once (its sleep is cancelled).
     void stop() noexcept {
         stopping_ = true;

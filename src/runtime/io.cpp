@@ -5,12 +5,6 @@
 
 namespace runtime {
 
-void cancel_all_on(int fd) noexcept {
-    io_uring_sqe* entry = reactor::current().sqe();
-    io_uring_prep_cancel_fd(entry, fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(entry, 0);
-}
-
 namespace {
 // The remaining budget of an overall deadline, for one more step of a looping operation.
 nanoseconds remaining(std::chrono::steady_clock::time_point deadline) {
@@ -83,10 +77,11 @@ task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout) {
     co_return 0;
 }
 
-task<received> receive_some(int fd, nanoseconds timeout, cancel_slot* slot) {
+task<received> receive_some(int fd, buffer_ring& ring, nanoseconds timeout, cancel_slot* slot) {
+    using namespace std::chrono_literals;
     const auto deadline = deadline_after(timeout);
     for (;;) {
-        receive_op step{fd};
+        receive_op step{fd, ring};
         if (timeout != nanoseconds::max()) {
             step.with_timeout(remaining(deadline));
         }
@@ -95,8 +90,20 @@ task<received> receive_some(int fd, nanoseconds timeout, cancel_slot* slot) {
         if (got.result != -ENOBUFS) {
             co_return got;
         }
-        // Every buffer is leased: wait for one to come back rather than spin.
-        co_await reactor::current().buffers().buffers_available();
+        if (ring.returns() != step.returns_at_submit()) {
+            continue; // a buffer came back meanwhile: try again now (buffer_ring::returns)
+        }
+        // Every buffer is leased: wait for one to come back rather than spin, with what is
+        // left of the deadline (an hour at a time when there is none).
+        buffer_wait_op wait{ring, timeout == nanoseconds::max() ? 1h : remaining(deadline)};
+        wait.with_cancel(slot);
+        const int waited = co_await wait;
+        if (waited == -ETIMEDOUT && timeout == nanoseconds::max()) {
+            continue;
+        }
+        if (waited < 0) {
+            co_return received{waited, {}};
+        }
     }
 }
 

@@ -49,6 +49,10 @@ public:
     // waiter sees).
     void cancel() noexcept;
     bool pending() const noexcept { return operation_ != nullptr; }
+    // For an operation submitted outside io_operation (an armed receive): attach it while
+    // it is awaited, detach once it completed.
+    void attach(completion* operation) noexcept { operation_ = operation; }
+    void detach() noexcept { operation_ = nullptr; }
 
 private:
     template <typename> friend class io_operation;
@@ -121,13 +125,11 @@ inline void cancel_slot::cancel() noexcept {
     if (operation_ == nullptr) {
         return;
     }
+    operation_->cancel_requested_ = true;
     io_uring_sqe* entry = reactor::current().sqe();
     io_uring_prep_cancel64(entry, user_data_of(operation_), 0);
     io_uring_sqe_set_data64(entry, 0);
 }
-
-// Cancels every pending operation on `fd` (fire-and-forget; Linux 5.19+).
-void cancel_all_on(int fd) noexcept;
 
 class nop_op : public io_operation<nop_op> {
 public:
@@ -167,9 +169,9 @@ inline read_op read_some(int fd, void* buffer, unsigned length) {
     return read_op{fd, buffer, length};
 }
 
-// A receive through the reactor's provided-buffer ring: the kernel picks the buffer when
-// data arrives, so a waiting connection holds none. -ENOBUFS means every buffer is
-// leased: await reactor::current().buffers().buffers_available() and try again.
+// A receive through one of the reactor's provided-buffer rings: the kernel picks the
+// buffer when data arrives, so a waiting connection holds none. -ENOBUFS means every
+// buffer of the ring is leased: receive_some() waits for one to come back.
 struct received {
     int result = 0; // bytes (> 0), 0 at end of stream, or -errno
     buffer_lease buffer;
@@ -177,31 +179,64 @@ struct received {
 
 class receive_op : public io_operation<receive_op> {
 public:
-    explicit receive_op(int fd) : fd_(fd) {}
+    receive_op(int fd, buffer_ring& ring) : fd_(fd), ring_(ring) {}
     void prepare(io_uring_sqe* entry) {
         io_uring_prep_recv(entry, fd_, nullptr, 0, 0);
         entry->flags |= IOSQE_BUFFER_SELECT;
-        entry->buf_group = reactor::current().buffers().group_id();
+        entry->buf_group = ring_.group_id();
+        returns_at_submit_ = ring_.returns();
     }
+    // buffer_ring::returns() when the receive was submitted.
+    std::uint64_t returns_at_submit() const noexcept { return returns_at_submit_; }
     received finish(int result) {
         received out;
-        out.result = result;
+        // A receive its owner cancelled that lost the race to -ENOBUFS must not go on to
+        // wait for a buffer: the cancellation is the answer.
+        out.result = result == -ENOBUFS && completion_.cancel_requested_ ? -ECANCELED : result;
         // A selected buffer is ours whatever the result says; adopt it so it goes back.
         if ((completion_.flags_ & IORING_CQE_F_BUFFER) != 0) {
             const auto id =
                 static_cast<std::uint16_t>(completion_.flags_ >> IORING_CQE_BUFFER_SHIFT);
-            out.buffer = reactor::current().buffers().adopt(
-                id, result > 0 ? static_cast<std::uint32_t>(result) : 0);
+            out.buffer = ring_.adopt(id, result > 0 ? static_cast<std::uint32_t>(result) : 0);
         }
         return out;
     }
 
 private:
     int fd_;
+    buffer_ring& ring_;
+    std::uint64_t returns_at_submit_ = 0;
 };
-inline receive_op receive(int fd) {
-    return receive_op{fd};
+inline receive_op receive(int fd, buffer_ring& ring) {
+    return receive_op{fd, ring};
 }
+
+// Waits until `ring` has a buffer again (0), `timeout` passes (-ETIMEDOUT) or the wait is
+// cancelled (-ECANCELED). The wait is a kernel timer that the ring cancels when it hands a
+// returned buffer to this waiter (buffer_ring.hpp), so deadlines and cancel_slots apply to
+// it as to any operation. Do not add with_timeout(): the wait is a timeout already.
+class buffer_wait_op : public io_operation<buffer_wait_op> {
+public:
+    buffer_wait_op(buffer_ring& ring, nanoseconds timeout)
+        : ring_(ring), spec_(to_timespec(timeout)) {}
+    void prepare(io_uring_sqe* entry) {
+        io_uring_prep_timeout(entry, &spec_, 0, 0);
+        waiter_.timer = &completion_;
+        ring_.enqueue(&waiter_);
+    }
+    int finish(int result) noexcept {
+        ring_.dequeue(&waiter_);
+        if (waiter_.woken && !completion_.cancel_requested_) {
+            return 0;
+        }
+        return result == -ETIME ? -ETIMEDOUT : result;
+    }
+
+private:
+    buffer_ring& ring_;
+    __kernel_timespec spec_;
+    buffer_waiter waiter_;
+};
 
 class send_op : public io_operation<send_op> {
 public:
@@ -287,8 +322,9 @@ task<int> send_all(int fd, std::string_view data, nanoseconds timeout = nanoseco
 // writev until every byte of `vectors` is written; `vectors` is modified as it goes.
 task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout = nanoseconds::max());
 
-// Waits for the next receive on `fd`, parking on -ENOBUFS until a buffer comes back.
-task<received> receive_some(int fd, nanoseconds timeout = nanoseconds::max(),
+// Waits for the next receive on `fd` into `ring`. When every buffer is leased it waits for
+// one to come back, still within `timeout` and still cancellable through `slot`.
+task<received> receive_some(int fd, buffer_ring& ring, nanoseconds timeout = nanoseconds::max(),
                             cancel_slot* slot = nullptr);
 
 } // namespace runtime

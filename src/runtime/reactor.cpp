@@ -68,14 +68,17 @@ reactor::reactor(reactor_options options) {
         batch_ = options.batch;
     }
     try {
-        buffers_ =
-            std::make_unique<buffer_ring>(ring_, 0, options.buffer_count, options.buffer_size);
+        server_buffers_ = std::make_unique<buffer_ring>(ring_, 0, options.server_buffers.count,
+                                                        options.server_buffers.size);
+        client_buffers_ = std::make_unique<buffer_ring>(ring_, 1, options.client_buffers.count,
+                                                        options.client_buffers.size);
         wake_fd_ = eventfd(0, EFD_CLOEXEC);
         if (wake_fd_ < 0) {
             throw startup_error(std::string("eventfd: ") + std::strerror(errno));
         }
     } catch (...) {
-        buffers_.reset();
+        server_buffers_.reset();
+        client_buffers_.reset();
         io_uring_queue_exit(&ring_);
         throw;
     }
@@ -91,7 +94,8 @@ reactor::reactor(reactor_options options) {
 reactor::~reactor() {
     // io_uring_queue_exit cancels whatever is still queued (the mailbox read at least)
     // and the kernel drops those CQEs with the ring: nothing can resume after this.
-    buffers_.reset();
+    server_buffers_.reset();
+    client_buffers_.reset();
     io_uring_queue_exit(&ring_);
     ::close(wake_fd_);
     current_reactor = nullptr;

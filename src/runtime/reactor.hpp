@@ -4,8 +4,13 @@
 // records each result in its completion, advances the CQ once, and only then resumes the
 // coroutines that became ready (never inside the CQE walk). Other threads talk to a
 // reactor only through post(), which queues a function and wakes the loop through an
-// eventfd. Owns the ring, the provided-buffer ring and the mailbox; allocates them at
+// eventfd. Owns the ring, two provided-buffer rings and the mailbox; allocates them at
 // construction (throws startup_error) and nothing per operation.
+//
+// The two buffer groups keep the two sides of a proxy apart: receives on connections this
+// thread accepted (buffer_group::server) and on connections it opened (buffer_group::client)
+// never draw from the same pool, so clients that exhaust theirs cannot starve the receive
+// of the answers they wait for (docs/design.md, "Budgets and admission control").
 
 #include <chrono>
 #include <coroutine>
@@ -24,11 +29,20 @@
 
 namespace runtime {
 
+enum class buffer_group : std::uint8_t { server, client };
+
+struct buffer_group_options {
+    unsigned count = 512; // a power of two
+    std::size_t size = 16 * 1024;
+};
+
 struct reactor_options {
     unsigned sq_entries = 256;
-    unsigned cq_entries = 8192;
-    unsigned buffer_count = 1024; // a power of two
-    std::size_t buffer_size = 16 * 1024;
+    // Room for a completion per pending operation: every idle connection has a receive
+    // armed, and a burst completes many at once (the kernel keeps overflow, at a cost).
+    unsigned cq_entries = 16384;
+    buffer_group_options server_buffers{};
+    buffer_group_options client_buffers{};
     // Wake-up batching, while batch_waits(true): a loop that has to wait sleeps until
     // `batch` completions are in, or `batch_wait` has passed with at least one; an idle
     // loop still sleeps until the first. Each completion that wakes a sleeping loop costs
@@ -73,7 +87,9 @@ public:
     void batch_waits(bool on) noexcept { batching_ = on; }
     bool batching_waits() const noexcept { return batching_; }
 
-    buffer_ring& buffers() noexcept { return *buffers_; }
+    buffer_ring& buffers(buffer_group group) noexcept {
+        return group == buffer_group::server ? *server_buffers_ : *client_buffers_;
+    }
     io_uring& ring() noexcept { return ring_; }
     // The number of io_uring_enter calls made so far (tests use it to prove batching).
     std::uint64_t enter_calls() const noexcept { return enter_calls_; }
@@ -95,7 +111,8 @@ private:
     std::uint64_t enter_calls_ = 0;
     std::vector<std::coroutine_handle<>> ready_;
     std::vector<std::coroutine_handle<>> running_;
-    std::unique_ptr<buffer_ring> buffers_;
+    std::unique_ptr<buffer_ring> server_buffers_;
+    std::unique_ptr<buffer_ring> client_buffers_;
 
     // Mailbox: written by any thread under the mutex, drained by the owner.
     int wake_fd_ = -1;

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <exception>
 
+#include "runtime/reactor.hpp"
 #include "runtime/task.hpp"
 
 namespace runtime {
@@ -28,6 +29,14 @@ public:
     void spawn(task<void> work) {
         ++live_;
         run_detached(this, std::move(work)).handle_.resume();
+    }
+
+    // Starts `work` on a later pass of this thread's reactor loop: spawn() for code that
+    // must not run user code now, such as a completion handler inside the CQE walk (only
+    // the frames are made here). Counted from this call on, like spawn().
+    void spawn_scheduled(task<void> work) {
+        ++live_;
+        reactor::current().schedule(run_detached(this, std::move(work)).handle_);
     }
 
     std::size_t live() const noexcept { return live_; }

@@ -127,3 +127,76 @@ TEST_CASE("wake-up batching follows the number of open connections") {
     };
     loop.block_on(scenario(&s, &loop));
 }
+
+TEST_CASE("between requests a connection is a record: no workspace in use, no buffer") {
+    runtime::reactor loop;
+    served s{net::server_limits{}};
+    auto scenario = [](served* s, runtime::reactor* r) -> task<void> {
+        runtime::scope group;
+        group.spawn(s->server.serve(s->listener.get()));
+        auto opened = co_await net::client_connection::open(s->address, 1000ms);
+        REQUIRE(opened);
+        net::client_connection client = std::move(*opened);
+        // Accepted and silent: idle from the start.
+        int slept = co_await runtime::sleep_for(20ms);
+        CHECK(s->server.stats().open == 1);
+        CHECK(s->server.stats().idle == 1);
+        client.expect_response_to(http::method::post);
+        CHECK(co_await client.send("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc",
+                                   1000ms) == 0);
+        CHECK(co_await body_of_answer(client) == "1:3");
+        slept = co_await runtime::sleep_for(20ms);
+        CHECK(slept == 0);
+        // Answered and kept alive: the workspace went back to the pool and the receive
+        // buffer to the ring; the connection waits as a record again.
+        CHECK(s->server.stats().idle == 1);
+        CHECK(s->server.stats().workspaces == 1);
+        CHECK(r->buffers(runtime::buffer_group::server).leased() == 0);
+        // And the same connection serves the next request.
+        client.expect_response_to(http::method::post);
+        CHECK(co_await client.send("POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nxy",
+                                   1000ms) == 0);
+        CHECK(co_await body_of_answer(client) == "1:2");
+        co_await client.close();
+        slept = co_await runtime::sleep_for(20ms);
+        CHECK(s->server.stats().open == 0);
+        s->server.stop();
+        co_await group.join();
+    };
+    loop.block_on(scenario(&s, &loop));
+}
+
+TEST_CASE("at max_connections the server stops accepting until a connection closes") {
+    runtime::reactor loop;
+    net::server_limits limits;
+    limits.max_connections = 1;
+    served s{limits};
+    auto scenario = [](served* s) -> task<void> {
+        runtime::scope group;
+        group.spawn(s->server.serve(s->listener.get()));
+        auto first = co_await net::client_connection::open(s->address, 1000ms);
+        REQUIRE(first);
+        int slept = co_await runtime::sleep_for(20ms);
+        CHECK(s->server.stats().at_limit);
+        // The kernel completes the second handshake (backlog), but nobody serves it yet.
+        auto second = co_await net::client_connection::open(s->address, 1000ms);
+        REQUIRE(second);
+        second->expect_response_to(http::method::post);
+        CHECK(co_await second->send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nz",
+                                    1000ms) == 0);
+        slept = co_await runtime::sleep_for(50ms);
+        CHECK(s->server.stats().accepted == 1);
+        CHECK(s->server.stats().open == 1);
+        co_await first->close();
+        // The slot frees: the second is accepted and answered.
+        CHECK(co_await body_of_answer(*second) == "1:1");
+        CHECK(s->server.stats().accepted == 2);
+        CHECK(s->server.stats().paused >= 1);
+        co_await second->close();
+        slept = co_await runtime::sleep_for(20ms);
+        CHECK(slept == 0);
+        s->server.stop();
+        co_await group.join();
+    };
+    loop.block_on(scenario(&s));
+}
