@@ -10,7 +10,7 @@
 #
 #   bench/compare.sh [--duration 5s] [--rounds 3] [--connections "64 256"]
 #                    [--warmup 1s] [--bin-dir build/src/cmd] [--json FILE]
-#                    [--only "lbd haproxy nginx direct"]
+#                    [--only "lbd haproxy nginx direct"] [--baseline DIR]
 #                    [--balancer-cpu 0] [--wrk-cpu 1] [--replica-cpu 1]
 #
 # CPU pinning (taskset), made for a 2-core machine: the balancer under test runs alone on
@@ -34,6 +34,9 @@
 # Before measuring, each balancer must answer GET /home with 200 and a replica's JSON,
 # and the same X-Request-ID must always reach the same replica.
 #
+# --baseline DIR adds "baseline": the lbd in DIR (an earlier commit's release build, say),
+# run exactly like lbd and interleaved with it, for before/after figures in one run.
+#
 # For a fair figure use a release build:
 #   meson setup build-release --buildtype=release -Dbenchmarks=disabled -Dtests=false
 #   ninja -C build-release src/cmd/lbd src/cmd/lb-replica
@@ -55,6 +58,7 @@ balancer_cpu=0
 wrk_cpu=1
 replica_cpu=1
 servers=(lbd haproxy nginx direct)
+baseline_dir=""
 
 usage() {
     sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'
@@ -63,23 +67,26 @@ usage() {
 parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
-            --bin-dir) bin_dir=${2:?--bin-dir needs a value}; shift 2 ;;
             --only) read -r -a servers <<<"${2:?--only needs a value}"; shift 2 ;;
-            --balancer-cpu) balancer_cpu=${2:?--balancer-cpu needs a value}; shift 2 ;;
-            --replica-cpu) replica_cpu=${2:?--replica-cpu needs a value}; shift 2 ;;
+            --baseline) baseline_dir=${2:?--baseline needs a value}; shift 2 ;;
             -h|--help) usage; exit 0 ;;
-            --*) common_option "$1" "${2-}" || { usage >&2; die "unknown option $1"; }; shift 2 ;;
+            --*) common_option "$1" "${2-}" || balancer_option "$1" "${2-}" \
+                     || { usage >&2; die "unknown option $1"; }; shift 2 ;;
             *) usage >&2; die "unknown option $1" ;;
         esac
     done
     check_common_args
-    [[ $balancer_cpu =~ ^[0-9]+$ ]] || die "--balancer-cpu takes a CPU number"
-    [[ $replica_cpu =~ ^[0-9]+$ ]] || die "--replica-cpu takes a CPU number"
+    check_balancer_args
     local s
     [ ${#servers[@]} -gt 0 ] || die "--only needs at least one of lbd haproxy nginx direct"
     for s in "${servers[@]}"; do
         [[ $s =~ ^(lbd|haproxy|nginx|direct)$ ]] || die "--only takes lbd, haproxy, nginx, direct"
     done
+    if [ -n "$baseline_dir" ]; then
+        [ -x "$baseline_dir/lbd" ] || die "--baseline: no lbd in $baseline_dir"
+        baseline_dir=$(cd "$baseline_dir" && pwd)
+        servers+=(baseline)
+    fi
 }
 
 wants() {
@@ -175,16 +182,18 @@ start_replicas() {
     direct_port=${replica_ports[0]} direct_pid=${replica_pids[0]}
 }
 
+# start_lbd [NAME DIR]: lbd (or, as NAME, the lbd in DIR); sets NAME_port and NAME_pid.
 start_lbd() {
-    lbd_port=$(free_port)
-    local upstreams=() port
+    local name=${1:-lbd} dir=${2:-$bin_dir} port upstreams=()
     for port in "${replica_ports[@]}"; do
         upstreams+=(--upstream "127.0.0.1:$port")
     done
-    start_pinned lbd "$balancer_cpu" "$bin_dir/lbd" --threads 1 --backend static \
-        "${upstreams[@]}" --listen "127.0.0.1:$lbd_port" --admin-listen off
-    lbd_pid=$started_pid
-    wait_ready lbd "$lbd_pid" "$lbd_port"
+    port=$(free_port)
+    start_pinned "$name" "$balancer_cpu" "$dir/lbd" --threads 1 --backend static \
+        "${upstreams[@]}" --listen "127.0.0.1:$port" --admin-listen off
+    printf -v "${name}_port" '%s' "$port"
+    printf -v "${name}_pid" '%s' "$started_pid"
+    wait_ready "$name" "$started_pid" "$port"
 }
 
 start_haproxy() {
@@ -275,21 +284,6 @@ end
 EOF
 }
 
-# CPU time (utime + stime, clock ticks) of PID and all its descendants (nginx's worker is
-# a child of its master), all threads included (io_uring workers too). Found by parent
-# PID, never by name.
-tree_ticks() {
-    local pid=$1 total=0 child
-    if [ -r "/proc/$pid/stat" ]; then
-        # Fields after the ")" that ends the command name: utime is the 12th, stime 13th.
-        total=$(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')
-    fi
-    for child in $(pgrep -P "$pid" || true); do
-        total=$(( total + $(tree_ticks "$child") ))
-    done
-    echo "$total"
-}
-
 # measure_server NAME CONNS ROUND: one run against NAME; the replicas must survive too.
 # Also records the server's own CPU time per request, which other users' load on a
 # shared machine barely moves (unlike req/s): $workdir/costs.
@@ -297,11 +291,11 @@ measure_server() {
     local name=$1 conns=$2 round=$3 port pid before after requests
     port=${name}_port
     pid=${name}_pid
-    before=$(tree_ticks "${!pid}")
+    before=$(tree_cpu_ns "${!pid}")
     measure "$name" "${!port}" "$conns" "$round" "${!pid}" "${replica_pids[@]}"
-    after=$(tree_ticks "${!pid}")
+    after=$(tree_cpu_ns "${!pid}")
     requests=$(awk '/^ *[0-9]+ requests in/ { print $1 }' "$workdir/wrk-$name-c$conns-r$round.txt")
-    echo "$name $conns $round $(( after - before )) $clock_ticks ${requests:-0}" >>"$workdir/costs"
+    echo "$name $conns $round $(( after - before )) ${requests:-0}" >>"$workdir/costs"
 }
 
 run_all() {
@@ -344,14 +338,14 @@ with open(results_path) as f:
                          requests_per_s=float(rps), p50_ms=float(p50), p99_ms=float(p99),
                          non_2xx=int(non2xx), socket_errors=int(errors),
                          cpu_busy_percent={f"cpu{c}": int(b) for c, b in zip(watched, busy)}))
-# Server CPU microseconds per request (the process tree's utime + stime over the run).
+# Server CPU microseconds per request (the process tree's time on CPU over the run).
 with open(costs_path) as f:
     for line in f:
-        server, conns, rnd, ticks, hz, requests = line.split()
+        server, conns, rnd, cpu_ns, requests = line.split()
         for r in runs:
             if (r["server"], r["connections"], r["round"]) == (server, int(conns), int(rnd)):
                 r["server_cpu_us_per_request"] = (
-                    int(ticks) / int(hz) * 1e6 / int(requests) if int(requests) else None)
+                    int(cpu_ns) / 1000 / int(requests) if int(requests) else None)
 
 def median_of(server, conns):
     mine = [r for r in runs if r["server"] == server and r["connections"] == conns]
@@ -396,7 +390,8 @@ print(f"Medians of {rounds} interleaved round(s) of {duration}; wrk -t1, keep-al
       f"X-Request-ID per request. Balancer on CPU {balancer_cpu}, wrk on CPU {wrk_cpu}, "
       f"replicas on CPU {replica_cpu}. Ratios: server / lbd. CPU busy: median over the "
       f"runs, whole machine (other users' work included). Server CPU µs/req: the server's "
-      f"own utime+stime per request (for direct: the replica), little moved by other load.")
+      f"own time on CPU per request (schedstat; for direct: the replica), little moved by "
+      f"other load.")
 verdicts = []
 for s in summary:
     rows = {r["server"]: r for r in s["servers"]}
@@ -439,12 +434,12 @@ main() {
 
     bench_setup
     write_wrk_script
-    clock_ticks=$(getconf CLK_TCK)
 
     # Other work on the CPUs skews a run; the load averages let readers judge that.
     load_before=$(cut -d' ' -f1-3 /proc/loadavg)
     start_replicas
     wants lbd && start_lbd
+    wants baseline && start_lbd baseline "$baseline_dir"
     wants haproxy && start_haproxy
     wants nginx && start_nginx
     echo "binaries from $bin_dir; replicas on 127.0.0.1:${replica_ports[*]} (CPU $replica_cpu)," \

@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2154 # the globals below are set by the sourcing script
-# Helpers shared by the wrk benches (bench/replica.sh, bench/compare.sh). Source it; it
+# Helpers shared by the benches (bench/replica.sh, bench/compare.sh, bench/concurrency.sh). Source it; it
 # runs nothing by itself. The sourcing script sets, before calling these:
 #   bench_name   its name, for messages ("replica.sh")
 #   duration     wrk duration of a measured run (5s)
@@ -32,16 +32,34 @@ cleanup() {
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in "${pids[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+        await_exit "$pid"
     done
     if [ -n "$workdir" ]; then
         rm -rf "$workdir"
     fi
+}
+
+# Waits up to 5 s for PID (already sent TERM) to exit, then KILLs it.
+await_exit() {
+    local pid=$1
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# Stops one process started through start_pinned (TERM, then KILL after 5 s) and drops
+# it from the cleanup list.
+stop_started() {
+    local victim=$1 kept=() pid
+    kill -TERM "$victim" 2>/dev/null || true
+    await_exit "$victim"
+    for pid in "${pids[@]}"; do
+        [ "$pid" = "$victim" ] || kept+=("$pid")
+    done
+    pids=("${kept[@]}")
 }
 
 # Makes the work directory and installs the traps; call once, after argument parsing.
@@ -70,6 +88,29 @@ common_option() {
         --json) json_out=$value ;;
         --wrk-cpu) wrk_cpu=$value ;;
     esac
+}
+
+# Takes one of the options of the benches that put a balancer in front of replicas
+# (compare.sh, concurrency.sh): --bin-dir, --balancer-cpu, --replica-cpu; false for any
+# other option.
+balancer_option() {
+    case "$1" in
+        --bin-dir | --balancer-cpu | --replica-cpu) ;;
+        *) return 1 ;;
+    esac
+    local value=${2:?$1 needs a value}
+    # shellcheck disable=SC2034 # read by the bench scripts
+    case "$1" in
+        --bin-dir) bin_dir=$value ;;
+        --balancer-cpu) balancer_cpu=$value ;;
+        --replica-cpu) replica_cpu=$value ;;
+    esac
+}
+
+# Checks the options of balancer_option.
+check_balancer_args() {
+    [[ $balancer_cpu =~ ^[0-9]+$ ]] || die "--balancer-cpu takes a CPU number"
+    [[ $replica_cpu =~ ^[0-9]+$ ]] || die "--replica-cpu takes a CPU number"
 }
 
 # Checks the options every bench shares.
@@ -103,12 +144,12 @@ start_pinned() {
     pids+=("$started_pid")
 }
 
-# Waits until http://127.0.0.1:PORT/home answers 200, or fails if PID dies first.
+# Waits until http://127.0.0.1:PORT/home (or PATH) answers 200, or fails if PID dies first.
 wait_ready() {
-    local name=$1 pid=$2 port=$3
+    local name=$1 pid=$2 port=$3 path=${4:-/home}
     for _ in $(seq 100); do
         kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see $workdir/$name.log:"$'\n'"$(tail -5 "$workdir/$name.log" 2>/dev/null))"
-        if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/home" 2>/dev/null; then
+        if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port$path" 2>/dev/null; then
             return 0
         fi
         sleep 0.1
@@ -258,4 +299,17 @@ measure() {
         printf '  !! non-2xx %s, socket errors %s' "$non2xx" "$errors"
     fi
     printf '\n'
+}
+
+# CPU time in nanoseconds of PID and all its descendants (nginx's worker is a child of its
+# master), every thread included (io_uring workers too), from the scheduler's own
+# accounting (/proc/PID/task/TID/schedstat: time on CPU), which is exact where utime +
+# stime count 10 ms ticks. Found by parent PID, never by name.
+tree_cpu_ns() {
+    local pid=$1 total=0 child
+    total=$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }')
+    for child in $(pgrep -P "$pid" || true); do
+        total=$(( total + $(tree_cpu_ns "$child") ))
+    done
+    echo "${total:-0}"
 }

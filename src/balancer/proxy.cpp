@@ -268,19 +268,26 @@ balancer_handler::attempt(net::request_context& request, replica_slot& slot, std
     int sent = 0;
     active_upstream active;
     for (;;) {
+        sent_at = clock::now();
+        sent = 0;
+        // Bytes of the request already sent with the connect of a new connection.
+        std::size_t already = 0;
         if (!connection) {
-            auto opened = co_await net::client_connection::open(slot.target().address,
-                                                                config_.connect_timeout);
+            auto opened = co_await net::client_connection::open_and_send(
+                slot.target().address, config_.connect_timeout, wire);
             if (!opened) {
                 co_return attempt_result::unreachable; // nothing was sent: safe to retry
             }
-            connection.emplace(std::move(*opened));
+            connection.emplace(std::move(opened->connection));
             reused = false;
+            sent = std::min(opened->sent, 0);
+            already = static_cast<std::size_t>(std::max(opened->sent, 0));
         }
         track(active, connection->fd());
         connection->expect_response_to(request.head.method);
-        sent_at = clock::now();
-        sent = co_await connection->send(wire, config_.response_timeout);
+        if (sent == 0) {
+            sent = co_await connection->send(wire.substr(already), config_.response_timeout);
+        }
         if (sent == 0 && body.rest != nullptr) {
             sent = co_await send_rest(*connection, body);
             if (body.failure.what == net::body_piece::kind::failed) {

@@ -95,6 +95,8 @@ void client_connection::arm_receive() {
     io_uring_prep_recv(entry, fd_.get(), nullptr, 0, 0);
     entry->flags |= IOSQE_BUFFER_SELECT;
     entry->buf_group = loop.buffers(runtime::buffer_group::client).group_id();
+    // Wait for bytes (or the close) before taking a buffer (see http_server's receives).
+    entry->ioprio |= IORING_RECVSEND_POLL_FIRST;
     io_uring_sqe_set_data64(entry, runtime::user_data_of(&state_->receive));
     state_->armed = true;
     state_->arrived = false;
@@ -158,6 +160,24 @@ runtime::task<std::expected<client_connection, int>> client_connection::open(con
     }
     set_no_delay(fd);
     co_return client_connection{fd};
+}
+
+runtime::task<std::expected<opened_connection, int>>
+client_connection::open_and_send(const endpoint& where, milliseconds timeout,
+                                 std::string_view first) {
+    const int fd = ::socket(where.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        co_return std::unexpected(-errno);
+    }
+    set_no_delay(fd);              // before the first bytes go out
+    const endpoint target = where; // the kernel reads it while the connect is pending
+    const runtime::connect_send_result done =
+        co_await runtime::connect_send_op{fd, target.address(), target.length, timeout, first};
+    if (done.connected < 0) {
+        ::close(fd);
+        co_return std::unexpected(done.connected);
+    }
+    co_return opened_connection{client_connection{fd}, done.sent};
 }
 
 runtime::task<int> client_connection::send(std::string_view bytes, milliseconds timeout) {

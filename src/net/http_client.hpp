@@ -42,11 +42,19 @@ struct response_event {
     int error = 0;
 };
 
+struct opened_connection;
+
 class client_connection {
 public:
     // Connects within `timeout`. Returns -errno (-ETIMEDOUT, -ECONNREFUSED, ...).
     static runtime::task<std::expected<client_connection, int>> open(const endpoint& where,
                                                                      milliseconds timeout);
+
+    // Connects within `timeout` and sends the first bytes in the same submission, linked
+    // (runtime::connect_send_op). An error only when the connect failed, so nothing was
+    // sent; else the connection and how many of `first` went out, or the send's -errno.
+    static runtime::task<std::expected<opened_connection, int>>
+    open_and_send(const endpoint& where, milliseconds timeout, std::string_view first);
 
     // Moves keep everything (the parser and an armed receive stay put on the heap);
     // destruction closes the socket synchronously if close() was not awaited, and cancels
@@ -118,6 +126,11 @@ private:
     bool reusable_ = false;
     bool at_eof_ = false;
     bool skipping_interim_ = false; // inside a 1xx answer, waiting for the final one
+};
+
+struct opened_connection {
+    client_connection connection;
+    int sent; // bytes of the first send, or -errno
 };
 
 struct fetched_response {

@@ -109,6 +109,10 @@ void http_server::wait_for_request(client_record* record) {
     io_uring_prep_recv(entry, record->fd, nullptr, 0, 0);
     entry->flags |= IOSQE_BUFFER_SELECT;
     entry->buf_group = loop.buffers(runtime::buffer_group::server).group_id();
+    // NOTE: wait for bytes before taking a buffer. Without POLL_FIRST the kernel picks a
+    // buffer when the receive is issued, and with every buffer leased an idle connection
+    // would fail at once with -ENOBUFS and turn busy for nothing.
+    entry->ioprio |= IORING_RECVSEND_POLL_FIRST;
     io_uring_sqe_set_data64(entry, runtime::user_data_of(&record->receive));
 }
 

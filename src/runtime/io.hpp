@@ -288,6 +288,75 @@ inline connect_op connect(int fd, const sockaddr* address, socklen_t length) {
     return connect_op{fd, address, length};
 }
 
+// A connect and the first send on the new connection, linked in one submission: the
+// kernel sends as soon as the connection is up, without a round trip through this thread
+// (a burst of new upstream connections then reaches the upstream while the rest of the
+// burst is still being parsed). `timeout` bounds the connect only. The frame resumes
+// after all three completions (connect, its timeout, send) are in.
+struct connect_send_result {
+    int connected = 0; // 0 or -errno (-ETIMEDOUT when the timeout fired)
+    int sent = 0;      // bytes sent (maybe fewer than asked), or -errno (-ECANCELED when
+                       // the connect failed)
+};
+
+class connect_send_op {
+public:
+    connect_send_op(int fd, const sockaddr* address, socklen_t length, nanoseconds timeout,
+                    std::string_view data)
+        : fd_(fd), address_(address), length_(length), timeout_(to_timespec(timeout)), data_(data) {
+    }
+    connect_send_op(const connect_send_op&) = delete;
+    connect_send_op& operator=(const connect_send_op&) = delete;
+
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> waiter) {
+        reactor& loop = reactor::current();
+        // TRICKY: a link only holds within one submission: the three SQEs go together.
+        loop.reserve_sqes(3);
+        connect_.waiter_ = waiter;
+        connect_.pending_ = 3; // connect, its timeout, and the send (counted by on_send)
+        send_.owner_ = this;
+        send_.on_cqe_ = &on_send;
+        io_uring_sqe* entry = loop.sqe();
+        io_uring_prep_connect(entry, fd_, address_, length_);
+        io_uring_sqe_set_data64(entry, user_data_of(&connect_));
+        entry->flags |= IOSQE_IO_LINK;
+        io_uring_sqe* timer = loop.sqe();
+        io_uring_prep_link_timeout(timer, &timeout_, 0);
+        io_uring_sqe_set_data64(timer, timeout_user_data_of(&connect_));
+        timer->flags |= IOSQE_IO_LINK; // the chain goes on past the timeout, to the send
+        io_uring_sqe* send = loop.sqe();
+        io_uring_prep_send(send, fd_, data_.data(), data_.size(), MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(send, user_data_of(&send_));
+    }
+    connect_send_result await_resume() const noexcept {
+        int connected = connect_.result_;
+        if (connect_.timed_out_ && connected == -ECANCELED) {
+            connected = -ETIMEDOUT;
+        }
+        return {connected, send_.result_};
+    }
+
+private:
+    // Inside the CQE walk: records the send's result and counts it against the connect's
+    // completion, which schedules the waiter when the last of the three is in.
+    static void on_send(completion* self, int result, std::uint32_t) {
+        self->result_ = result;
+        completion& connect = owned_completion<connect_send_op>::owner_of(self)->connect_;
+        if (--connect.pending_ == 0) {
+            reactor::current().schedule(connect.waiter_);
+        }
+    }
+
+    int fd_;
+    const sockaddr* address_; // must outlive the operation: keep it in the awaiting frame
+    socklen_t length_;
+    __kernel_timespec timeout_;
+    std::string_view data_;
+    completion connect_;
+    owned_completion<connect_send_op> send_;
+};
+
 class close_op : public io_operation<close_op> {
 public:
     explicit close_op(int fd) : fd_(fd) {}

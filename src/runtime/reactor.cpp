@@ -16,12 +16,17 @@ thread_local reactor* current_reactor = nullptr;
 // Linux 6.12: io_uring_getevents_arg's former `pad` is a minimum wait in microseconds.
 constexpr unsigned feature_min_timeout = 1U << 15;
 
-// Tries the best ring first, then what older kernels accept: SINGLE_ISSUER and
-// DEFER_TASKRUN need 6.1, COOP_TASKRUN 5.19.
+// Tries the best ring first, then what older kernels accept: SINGLE_ISSUER needs 6.0,
+// COOP_TASKRUN and TASKRUN_FLAG 5.19.
+// NOTE: not DEFER_TASKRUN. With it, a worker waiting for one completion stayed asleep for
+// 24 ms while 721 receive completions piled up in a burst of 1,000 new connections (its
+// deferred task work ran only when the wait ended): the burst's p99 was 30 to 45 ms
+// behind HAProxy's. Without it, the same burst matches HAProxy, at a steady-state cost
+// within the noise of bench/compare.sh (docs/design.md, "Coroutines and the ring").
 int set_up_ring(io_uring& ring, const reactor_options& options, unsigned& features) {
     const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
     const unsigned attempts[] = {
-        base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
         base | IORING_SETUP_COOP_TASKRUN,
         base,
     };
@@ -156,8 +161,8 @@ void reactor::run() {
 }
 
 void reactor::turn(bool may_block) {
-    // One io_uring_enter per turn: it submits every SQE queued since the last turn and,
-    // with DEFER_TASKRUN, runs the deferred completion work (GETEVENTS).
+    // One io_uring_enter per turn: it submits every SQE queued since the last turn and
+    // runs the completion work the kernel queued for this thread (GETEVENTS).
     const int rc = !may_block                        ? io_uring_submit_and_get_events(&ring_)
                    : batch_wait_us_ > 0 && batching_ ? submit_and_wait_batch()
                                                      : io_uring_submit_and_wait(&ring_, 1);

@@ -448,6 +448,52 @@ TEST_CASE("connect, multishot accept, close") {
     loop.block_on(scenario(&listener));
 }
 
+TEST_CASE("a connect and its first send go in one linked submission") {
+    runtime::reactor loop;
+    loopback_listener listener;
+    auto scenario = [](loopback_listener* l) -> task<void> {
+        const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const auto done = co_await runtime::connect_send_op{
+            client, reinterpret_cast<sockaddr*>(&l->address), sizeof l->address, 1s, "hello"};
+        CHECK(done.connected == 0);
+        CHECK(done.sent == 5);
+        const int accepted = ::accept(l->fd, nullptr, nullptr);
+        REQUIRE(accepted >= 0);
+        CHECK(drain(accepted, 5) == "hello");
+        ::close(accepted);
+        ::close(client);
+
+        // A refused connect: the send never happens, and says so.
+        sockaddr_in unused = l->address;
+        unused.sin_port = 0;
+        const int lonely = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const auto refused = co_await runtime::connect_send_op{
+            lonely, reinterpret_cast<sockaddr*>(&unused), sizeof unused, 1s, "lost"};
+        CHECK(refused.connected == -ECONNREFUSED);
+        CHECK(refused.sent == -ECANCELED);
+        ::close(lonely);
+
+        // A listener whose backlog is full drops the SYN: the timeout ends the connect.
+        loopback_listener full;
+        REQUIRE(listen(full.fd, 0) == 0);
+        int waiting[2];
+        for (int& fd : waiting) {
+            fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            ::connect(fd, reinterpret_cast<sockaddr*>(&full.address), sizeof full.address);
+        }
+        const int late = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const auto timed_out = co_await runtime::connect_send_op{
+            late, reinterpret_cast<sockaddr*>(&full.address), sizeof full.address, 50ms, "x"};
+        CHECK(timed_out.connected == -ETIMEDOUT);
+        CHECK(timed_out.sent == -ECANCELED);
+        ::close(late);
+        for (int fd : waiting) {
+            ::close(fd);
+        }
+    };
+    loop.block_on(scenario(&listener));
+}
+
 TEST_CASE("post runs functions from other threads on the reactor's thread") {
     runtime::reactor loop;
     std::atomic<int> ran{0};
