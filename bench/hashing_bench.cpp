@@ -1,7 +1,7 @@
-// Envoy's three consistent-hashing benchmarks (see STYLE "Tests and benchmarks") for every
-// algorithm at N = 3, 100, 1000: choose a host (ns per lookup), build the ring (snapshot build
-// time), and host-loss churn (percent of keys that moved when one host leaves, against the
-// optimum: the lost host's own share).
+// Envoy's three consistent-hashing benchmarks for every algorithm at N = 3, 100, 1000
+// (docs/design.md, "Testing and benchmarking"): choose a host (ns per lookup), build the
+// ring (snapshot build time), and host-loss churn (percent of keys that moved when one host
+// leaves, against the optimum: the lost host's own share).
 
 #include "hashing/distribution_lab.hpp"
 #include "hashing/ring_snapshot.hpp"

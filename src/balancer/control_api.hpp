@@ -1,6 +1,6 @@
 #pragma once
 // The control API's rules, as pure functions: validation of /add and /rm payloads against
-// the current replica names, with the exact messages of DESIGN.md, and rendering of the
+// the current replica names, with the exact messages of the README, and rendering of the
 // /rep answer. No I/O and no threads: the control thread calls these, tests call them
 // directly. Allocates the returned plans and strings.
 

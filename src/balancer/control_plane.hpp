@@ -1,5 +1,5 @@
 #pragma once
-// control_plane: the control thread of DESIGN.md. It owns the replica table, the
+// control_plane: the control thread of docs/design.md. It owns the replica table, the
 // orchestrator, the health checks and the routing tables: every membership change (/add,
 // /rm, a replica dying or failing its heartbeats, a replacement passing its first one)
 // builds a new immutable routing_table and sends it to every worker, and /add and /rm

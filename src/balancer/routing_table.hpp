@@ -1,6 +1,7 @@
 #pragma once
 // routing_table: what a worker routes by, built by the control thread and shared
-// immutable with every worker (DESIGN "Snapshots"). It pairs the hashing ring snapshot
+// immutable with every worker (docs/design.md, "Threading
+// model"). It pairs the hashing ring snapshot
 // (replicas in rotation: healthy ones) with their addresses, and carries the full list of
 // managed replicas for /rep, so a worker answers /rep and routes without asking control.
 

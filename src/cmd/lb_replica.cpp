@@ -38,7 +38,8 @@ Options:
                           the kernel's backlog (default: half the open-file limit)
   -h, --help          show this text
 
-SIGTERM or SIGINT: stop accepting, finish requests in flight, exit 0.
+SIGTERM or SIGINT: stop accepting, finish requests in flight (10 s at most), exit 0;
+a second signal exits at once.
 )";
 
 int usage_error(const std::string& message) {
@@ -137,6 +138,17 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "lb-replica: %s, finishing requests in flight\n",
                      signal_number > 0 ? sigabbrev_np(signal_number) : "signal");
         pool.stop();
+        // Requests in flight get 10 s; then they are cut off. A second signal exits now.
+        using drain = net::worker_pool::drain_result;
+        drain drained = pool.wait_drained(std::chrono::seconds{10}, signals.fd());
+        if (drained == drain::timed_out) {
+            pool.abort();
+            drained = pool.wait_drained(std::chrono::seconds{5}, signals.fd());
+        }
+        if (drained != drain::drained) {
+            std::fprintf(stderr, "lb-replica: exiting now\n");
+            std::_Exit(0);
+        }
         pool.join();
         return 0;
     } catch (const runtime::startup_error& error) {

@@ -21,8 +21,8 @@ enum class algorithm_kind {
     bounded,    // bounded loads over ketama (Mirrokni, Thorup, Zadimoghaddam, SODA 2018)
 };
 
-// NOTE: until the distribution analysis (lb-hash, experiment A-4) says otherwise, DESIGN
-// "Routing" makes maglev the default; it is also the one that meets the balance target.
+// NOTE: maglev is the default (docs/design.md, "Routing"): the distribution analysis
+// (lb-hash, experiment A-4) finds it the best balanced of the consistent algorithms.
 inline constexpr algorithm_kind default_algorithm = algorithm_kind::maglev;
 
 // Every algorithm, in the order the lab and the benchmarks print them.

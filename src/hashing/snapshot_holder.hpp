@@ -1,6 +1,6 @@
 #pragma once
-// A worker's reference to the current ring snapshot (DESIGN "Snapshots"). Each worker owns one
-// holder and touches it only from its own thread: the control thread sends a new
+// A worker's reference to the current ring snapshot (docs/design.md, "Threading model"). Each
+// worker owns one holder and touches it only from its own thread: the control thread sends a new
 // shared_ptr<const ring_snapshot> by message, the worker calls adopt() between requests, and
 // requests read current() with a plain load, no atomics and no lock. Allocates nothing.
 

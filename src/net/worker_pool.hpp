@@ -1,5 +1,5 @@
 #pragma once
-// worker_pool: the threading model of DESIGN.md for an HTTP server. One thread per
+// worker_pool: the threading model of docs/design.md for an HTTP server. One thread per
 // worker, each with its own reactor, its own request_handler and its own http_server on
 // its own SO_REUSEPORT listening socket (or on one shared inherited socket), so a
 // connection lives on one thread for its whole life and nothing is shared on the request

@@ -28,7 +28,7 @@ private:
     std::chrono::milliseconds delay_;
 };
 
-// The id from --id, else $SERVER_ID, else "Unknown" (DESIGN.md).
+// The id from --id, else $SERVER_ID, else "Unknown" (docs/design.md, "What it is").
 std::string resolve_server_id(const char* flag_value);
 
 } // namespace replica

@@ -1,8 +1,8 @@
 #pragma once
 // Recycles coroutine frames per thread, so the request path does not reach malloc for
 // each task it starts. Frames are freed on the thread that made them (frames never
-// migrate: see STYLE.md), which is what makes a thread-local free list enough. Under
-// AddressSanitizer the pool steps aside so use-after-free stays visible.
+// migrate: docs/design.md, "Threading model"), which is what makes a thread-local free list enough.
+// Under AddressSanitizer the pool steps aside so use-after-free stays visible.
 
 #include <cstddef>
 #include <new>

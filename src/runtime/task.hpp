@@ -4,8 +4,8 @@
 // runs until the task is awaited; the awaiter is resumed straight from final_suspend, so
 // chains of tasks never grow the stack. A value or an exception travels to the awaiter.
 // Destroying a task destroys its frame wherever it is suspended; the caller must make sure
-// no I/O still points into it (STYLE.md: cancel, then await the completion).
-// Frames come from the per-thread frame_pool.
+// no I/O still points into it (docs/design.md, "Coroutines and the ring": cancel, then
+// await the completion). Frames come from the per-thread frame_pool.
 
 #include <cassert>
 #include <coroutine>

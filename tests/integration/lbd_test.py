@@ -210,9 +210,13 @@ class ControlApiReadOnly(SharedLbdCase):
         self.assertEqual(stats.status, 200)
         for name in ("Server1", "Server2", "Server3"):
             self.assertIn(name, stats.body.decode())
+        self.assertGreater(stats.json()["message"]["connections"]["max"], 0)
         ring = request(self.lbd.admin_port, "GET", "/ring")
         self.assertEqual(ring.status, 200)
         ring.json()  # valid JSON
+        wrong = request(self.lbd.admin_port, "POST", "/metrics")
+        self.assertEqual((wrong.status, wrong.headers.get("allow")), (405, "GET"))
+        self.assertEqual(wrong.json()["status"], "failure")
 
 
 class Routing(SharedLbdCase):

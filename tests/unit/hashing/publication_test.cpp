@@ -1,6 +1,6 @@
-// Snapshot publication (DESIGN "Snapshots") under load: a control thread changes membership
-// 10,000 times; worker threads route keys the whole time, each adopting new snapshots on its
-// own thread. The runtime's message queue does not exist yet, so a mutex-protected mailbox per
+// Snapshot publication (docs/design.md, "Threading model") under load: a control thread changes
+// membership 10,000 times; worker threads route keys the whole time, each adopting new snapshots on
+// its own thread. The runtime's message queue does not exist yet, so a mutex-protected mailbox per
 // worker stands in for it; what is under test is the ownership protocol: a worker reads its
 // snapshot with plain loads, old snapshots die once every worker has moved on, and control
 // proceeds only after every worker has acknowledged. Run it under ThreadSanitizer too.
