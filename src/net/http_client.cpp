@@ -58,9 +58,7 @@ void client_connection::abandon_armed() noexcept {
     }
     // The kernel still points at the receive: cancel it and let the CQE handler free the
     // state when it comes (a close of the fd alone would not end the receive).
-    io_uring_sqe* entry = runtime::reactor::current().sqe();
-    io_uring_prep_cancel64(entry, runtime::user_data_of(&state_->receive), 0);
-    io_uring_sqe_set_data64(entry, 0);
+    runtime::reactor::current().cancel(&state_->receive);
     state_->orphaned = true;
     state_.release();
 }

@@ -198,9 +198,7 @@ runtime::task<void> http_server::expire_idle(std::chrono::milliseconds period) {
                 client_record* record = list->first;
                 list->remove(record);
                 record->expired = true;
-                io_uring_sqe* entry = runtime::reactor::current().sqe();
-                io_uring_prep_cancel64(entry, runtime::user_data_of(&record->receive), 0);
-                io_uring_sqe_set_data64(entry, 0);
+                runtime::reactor::current().cancel(&record->receive);
             }
         }
     }
@@ -224,9 +222,7 @@ void http_server::stop() {
         while (list->first != nullptr) {
             client_record* record = list->first;
             list->remove(record);
-            io_uring_sqe* entry = runtime::reactor::current().sqe();
-            io_uring_prep_cancel64(entry, runtime::user_data_of(&record->receive), 0);
-            io_uring_sqe_set_data64(entry, 0);
+            runtime::reactor::current().cancel(&record->receive);
         }
     }
 }

@@ -96,9 +96,7 @@ void acceptor::pause() {
     paused_ = true;
     if (armed_ && !cancelling_) {
         cancelling_ = true;
-        io_uring_sqe* entry = reactor::current().sqe();
-        io_uring_prep_cancel64(entry, user_data_of(&completion_), 0);
-        io_uring_sqe_set_data64(entry, 0);
+        reactor::current().cancel(&completion_);
     }
 }
 
@@ -111,9 +109,7 @@ void acceptor::request_stop() {
         reactor::current().schedule(std::exchange(waiter_, {}));
     }
     if (armed_) {
-        io_uring_sqe* entry = reactor::current().sqe();
-        io_uring_prep_cancel64(entry, user_data_of(&completion_), 0);
-        io_uring_sqe_set_data64(entry, 0);
+        reactor::current().cancel(&completion_);
     }
 }
 

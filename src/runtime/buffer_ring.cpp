@@ -88,9 +88,7 @@ void buffer_ring::give_back(std::uint16_t id) noexcept {
     if (buffer_waiter* first = first_waiter_) {
         dequeue(first);
         first->woken = true;
-        io_uring_sqe* entry = reactor::current().sqe();
-        io_uring_prep_cancel64(entry, user_data_of(first->timer), 0);
-        io_uring_sqe_set_data64(entry, 0);
+        reactor::current().cancel(first->timer);
     }
 }
 

@@ -126,9 +126,7 @@ inline void cancel_slot::cancel() noexcept {
         return;
     }
     operation_->cancel_requested_ = true;
-    io_uring_sqe* entry = reactor::current().sqe();
-    io_uring_prep_cancel64(entry, user_data_of(operation_), 0);
-    io_uring_sqe_set_data64(entry, 0);
+    reactor::current().cancel(operation_);
 }
 
 class nop_op : public io_operation<nop_op> {

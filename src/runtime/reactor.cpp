@@ -130,6 +130,12 @@ void reactor::reserve_sqes(unsigned count) {
     }
 }
 
+void reactor::cancel(completion* target) {
+    io_uring_sqe* entry = sqe();
+    io_uring_prep_cancel64(entry, user_data_of(target), 0);
+    io_uring_sqe_set_data64(entry, 0);
+}
+
 void reactor::post(std::move_only_function<void()> function) {
     bool was_empty = false;
     {

@@ -69,6 +69,10 @@ public:
     io_uring_sqe* sqe();
     // Makes sure the next `count` calls to sqe() land in the same submission.
     void reserve_sqes(unsigned count);
+    // Asks the kernel to cancel the pending operation whose user_data is `target`
+    // (fire-and-forget: the operation's own CQE, -ECANCELED or its real result if it won
+    // the race, still comes).
+    void cancel(completion* target);
 
     // Resumes `handle` on a later pass of the loop (FIFO).
     void schedule(std::coroutine_handle<> handle) { ready_.push_back(handle); }
