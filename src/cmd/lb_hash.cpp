@@ -19,15 +19,17 @@ constexpr const char* usage = R"(usage: lb-hash [options]
 
 Simulates routing R requests over N = min..max replicas (Server1..ServerN, ids 1..N) and
 prints, for each algorithm and N: requests per replica, max/mean, standard deviation, and
-the fraction of keys that change replica when Server<N+1> joins and when Server1 leaves,
-each next to its optimum (1/(N+1), and Server1's own share).
+the fraction of keys that change replica when Server<N+1> joins, when Server1 leaves (the
+table is rebuilt without it) and when Server1 is down (skipped at pick time, the table
+kept), each next to its optimum (1/(N+1), and Server1's own share). With --weights, each
+replica's share of the keys next to its weight's share.
 
   --hash NAME          spec | ring | ketama | maglev | rendezvous | bounded | all
                        (default maglev; all compares every algorithm)
   --slots M            spec, ring: slots on the ring (default 512)
   --vnodes K           spec, ring: virtual servers per replica (default 9)
   --probe MODE         spec: linear | quadratic collision probing (default linear)
-  --points P           ketama, bounded: points per replica (default 160)
+  --points P           ketama, bounded: points per replica and unit of weight (default 500)
   --table-size M       maglev: lookup table size, a prime (default 65537)
   --load-factor C      bounded: a replica takes at most ceil(C x average) (default 1.25);
                        every simulated request stays in flight
@@ -37,6 +39,8 @@ each next to its optimum (1/(N+1), and Server1's own share).
   --seed S             seed of the key generator (default 1); same seed, same keys
   --min-replicas N     smallest N (default 2)
   --max-replicas N     largest N (default 6)
+  --weights W1,W2,...  weights of Server1, Server2, ... (1 to 1000; 1 for those not
+                       listed; default all 1)
   --json               print JSON instead of a table
   --help               print this text
 
@@ -66,17 +70,29 @@ void print_table(const hashing::lab_config& config, const std::vector<hashing::l
                 static_cast<unsigned long long>(config.seed), p.slots, p.vnodes,
                 std::string(hashing::to_string(p.probe)).c_str(), p.points, p.table_size,
                 p.load_factor);
-    std::printf("%-10s %3s  %-42s %8s %9s  %-15s %-15s\n", "algorithm", "N", "requests per replica",
-                "max/mean", "stddev", "join: moved/opt", "leave: moved/opt");
+    std::printf("%-10s %3s  %-42s %8s %9s  %-15s %-16s %-15s\n", "algorithm", "N",
+                "requests per replica", "max/mean", "stddev", "join: moved/opt", "leave: moved/opt",
+                "down: moved/opt");
     for (const hashing::lab_row& row : rows) {
         std::string counts;
         for (std::uint64_t c : row.counts) {
             counts.append(counts.empty() ? "" : " ").append(std::to_string(c));
         }
-        std::printf("%-10s %3u  %-42s %8.3f %9.1f  %.3f/%.3f     %.3f/%.3f\n",
+        std::printf("%-10s %3u  %-42s %8.3f %9.1f  %.3f/%.3f      %.3f/%.3f      %.3f/%.3f\n",
                     std::string(hashing::to_string(row.algorithm)).c_str(), row.replicas,
                     counts.c_str(), row.max_over_mean, row.stddev, row.moved_on_join,
-                    row.optimal_join, row.moved_on_leave, row.optimal_leave);
+                    row.optimal_join, row.moved_on_leave, row.optimal_leave, row.moved_on_down,
+                    row.optimal_leave);
+        if (!config.weights.empty()) {
+            std::string shares;
+            for (std::size_t r = 0; r < row.shares.size(); ++r) {
+                char piece[64];
+                std::snprintf(piece, sizeof piece, "%sServer%zu %.4f (weight %.4f)",
+                              r == 0 ? "" : ", ", r + 1, row.shares[r], row.weight_shares[r]);
+                shares += piece;
+            }
+            std::printf("%16s shares: %s\n", "", shares.c_str());
+        }
     }
 }
 
@@ -96,14 +112,27 @@ void print_json(const hashing::lab_config& config, const std::vector<hashing::la
         for (std::uint64_t c : row.counts) {
             counts.append(counts.empty() ? "" : ", ").append(std::to_string(c));
         }
+        const auto list = [](const std::vector<double>& values) {
+            std::string out;
+            char number[32];
+            for (double v : values) {
+                std::snprintf(number, sizeof number, "%s%.17g", out.empty() ? "" : ", ", v);
+                out += number;
+            }
+            return out;
+        };
         std::printf("%s\n  {\"algorithm\": \"%s\", \"replicas\": %u, \"counts\": [%s], "
                     "\"mean\": %.17g, \"max\": %llu, \"max_over_mean\": %.17g, \"stddev\": %.17g, "
                     "\"moved_on_join\": %.17g, \"optimal_join\": %.17g, "
-                    "\"moved_on_leave\": %.17g, \"optimal_leave\": %.17g}",
+                    "\"moved_on_leave\": %.17g, \"optimal_leave\": %.17g, "
+                    "\"moved_on_down\": %.17g, \"optimal_down\": %.17g, \"shares\": [%s], "
+                    "\"weight_shares\": [%s]}",
                     i == 0 ? "" : ",", std::string(hashing::to_string(row.algorithm)).c_str(),
                     row.replicas, counts.c_str(), row.mean,
                     static_cast<unsigned long long>(row.max), row.max_over_mean, row.stddev,
-                    row.moved_on_join, row.optimal_join, row.moved_on_leave, row.optimal_leave);
+                    row.moved_on_join, row.optimal_join, row.moved_on_leave, row.optimal_leave,
+                    row.moved_on_down, row.optimal_leave, list(row.shares).c_str(),
+                    list(row.weight_shares).c_str());
     }
     std::printf("\n]}\n");
 }
@@ -128,8 +157,9 @@ int main(int argc, char** argv) {
             return fail("unexpected argument (flags start with --)");
         }
         static const std::vector<std::string> with_value{
-            "hash",        "slots",    "vnodes", "probe", "points",       "table-size",
-            "load-factor", "requests", "keys",   "seed",  "min-replicas", "max-replicas"};
+            "hash",         "slots",        "vnodes",   "probe", "points",
+            "table-size",   "load-factor",  "requests", "keys",  "seed",
+            "min-replicas", "max-replicas", "weights"};
         if (std::find(with_value.begin(), with_value.end(), name) == with_value.end()) {
             return fail(concat({"unknown flag --", name}));
         }
@@ -171,6 +201,21 @@ int main(int argc, char** argv) {
                     {"--load-factor must be a number from 1.0 to 100.0, not '", *value, "'"}));
             }
             config.params.load_factor = c;
+        } else if (name == "weights") {
+            config.weights.clear();
+            std::string_view rest = *value;
+            while (!rest.empty()) {
+                const auto comma = rest.find(',');
+                auto weight = cmd::parse_number(rest.substr(0, comma), 1, hashing::max_weight);
+                if (!weight) {
+                    return fail(concat({"--weights takes numbers from 1 to 1000 separated by "
+                                        "commas, not '",
+                                        *value, "'"}));
+                }
+                config.weights.push_back(static_cast<std::uint32_t>(*weight));
+                rest =
+                    comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
         } else if (name == "seed") {
             auto seed = number(0, std::numeric_limits<long>::max());
             if (!seed) {

@@ -224,7 +224,8 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
         ->check(CLI::Range(1L, 1L << 24));
     option("--vnodes", vnodes, "LB_VNODES", "K", "virtual servers per replica, spec and ring")
         ->check(CLI::Range(1L, 4096L));
-    option("--points", points, "LB_POINTS", "P", "points per replica, ketama and bounded")
+    option("--points", points, "LB_POINTS", "P",
+           "points per replica and unit of weight, ketama and bounded")
         ->check(CLI::Range(1L, 4096L));
     option("--table-size", table_size, "LB_TABLE_SIZE", "T", "maglev table size, a prime")
         ->check(CLI::Range(3L, 16777213L));

@@ -43,29 +43,31 @@ std::vector<request_key> generate_keys(key_source source, std::size_t count, std
     return keys;
 }
 
-membership numbered_membership(std::uint32_t replicas) {
+membership numbered_membership(std::uint32_t replicas, std::span<const std::uint32_t> weights) {
     membership m;
     m.reserve(replicas);
     for (std::uint32_t i = 1; i <= replicas; ++i) {
-        m.push_back(replica_info{std::string("Server").append(std::to_string(i)), i});
+        m.push_back(replica_info{std::string("Server").append(std::to_string(i)), i,
+                                 i <= weights.size() ? weights[i - 1] : 1});
     }
     return m;
 }
 
 std::vector<std::size_t> route_keys(const ring_snapshot& snapshot,
-                                    std::span<const request_key> keys) {
+                                    std::span<const request_key> keys,
+                                    std::span<const std::uint8_t> routable) {
     std::vector<std::size_t> routed;
     routed.reserve(keys.size());
     if (snapshot.algorithm() != algorithm_kind::bounded) {
         for (const request_key& key : keys) {
-            routed.push_back(snapshot.lookup(key));
+            routed.push_back(snapshot.lookup(key, {}, routable));
         }
         return routed;
     }
     std::vector<std::uint32_t> in_flight(snapshot.size(), 0);
     std::uint64_t total = 0;
     for (const request_key& key : keys) {
-        const std::size_t r = snapshot.lookup(key, replica_loads{in_flight, total});
+        const std::size_t r = snapshot.lookup(key, replica_loads{in_flight, total}, routable);
         routed.push_back(r);
         if (r != ring_snapshot::no_replica) {
             ++in_flight[r];
@@ -112,15 +114,15 @@ std::expected<std::vector<lab_row>, error> run_distribution_lab(const lab_config
         params.algorithm = algorithm;
         auto build = [&](membership m) { return ring_snapshot::build(std::move(m), params); };
         for (std::uint32_t n = config.min_replicas; n <= config.max_replicas; ++n) {
-            auto current = build(numbered_membership(n));
-            auto joined = build(numbered_membership(n + 1));
+            auto current = build(numbered_membership(n, config.weights));
+            auto joined = build(numbered_membership(n + 1, config.weights));
             if (!current) {
                 return std::unexpected(current.error());
             }
             if (!joined) {
                 return std::unexpected(joined.error());
             }
-            membership without_first = numbered_membership(n);
+            membership without_first = numbered_membership(n, config.weights);
             without_first.erase(without_first.begin());
             auto left = build(std::move(without_first));
             if (!left) {
@@ -147,11 +149,31 @@ std::expected<std::vector<lab_row>, error> run_distribution_lab(const lab_config
 
             row.moved_on_join =
                 moved_fraction(**current, routed, **joined, route_keys(**joined, keys));
-            row.optimal_join = 1.0 / (n + 1);
+            // Only the newcomer's share must move: its weight over the new total.
+            std::uint64_t joined_weight = 0;
+            for (const replica_info& r : (*joined)->replicas()) {
+                joined_weight += r.weight;
+            }
+            row.optimal_join = static_cast<double>((*joined)->replicas().back().weight) /
+                               static_cast<double>(joined_weight);
             row.moved_on_leave =
                 moved_fraction(**current, routed, **left, route_keys(**left, keys));
             row.optimal_leave =
                 static_cast<double>(row.counts[0]) / static_cast<double>(keys.size());
+            std::vector<std::uint8_t> first_down(n, 1);
+            first_down[0] = 0;
+            row.moved_on_down = moved_fraction(**current, routed, **current,
+                                               route_keys(**current, keys, first_down));
+            std::uint64_t weights = 0;
+            for (const replica_info& r : (*current)->replicas()) {
+                weights += r.weight;
+            }
+            for (std::size_t r = 0; r < n; ++r) {
+                row.shares.push_back(static_cast<double>(row.counts[r]) /
+                                     static_cast<double>(keys.size()));
+                row.weight_shares.push_back(static_cast<double>((*current)->replicas()[r].weight) /
+                                            static_cast<double>(weights));
+            }
             rows.push_back(std::move(row));
         }
     }

@@ -1,9 +1,10 @@
 #pragma once
 // The offline half of the hash-function analysis (experiment A-4), behind `lb-hash` and the
 // benchmarks: generates request keys from a seed, routes them through snapshots of N = 2..k
-// replicas and measures balance (counts, max/mean, standard deviation) and churn (the
-// fraction of keys that change replica when one replica joins or leaves). Single-threaded,
-// called from tools and tests only; allocates freely.
+// replicas and measures balance (counts, max/mean, standard deviation, shares against the
+// weights) and churn (the fraction of keys that change replica when one replica joins, leaves,
+// or is down: skipped at pick time while the table stays). Single-threaded, called from
+// tools and tests only; allocates freely.
 
 #include "hashing/error.hpp"
 #include "hashing/key_hash.hpp"
@@ -31,13 +32,16 @@ std::expected<key_source, error> parse_key_source(std::string_view name);
 // standard, so a seed gives the same keys everywhere).
 std::vector<request_key> generate_keys(key_source source, std::size_t count, std::uint64_t seed);
 
-// Replicas "Server1".."ServerN" with ids 1..N, the names the control API generates.
-membership numbered_membership(std::uint32_t replicas);
+// Replicas "Server1".."ServerN" with ids 1..N, the names the control API generates; replica
+// i gets weights[i - 1] (1 past the end of `weights`).
+membership numbered_membership(std::uint32_t replicas, std::span<const std::uint32_t> weights = {});
 
-// The replica index of each key. For `bounded`, every key stays in flight, so each lookup
-// sees the loads of all the keys before it (the worst case its bound is meant for).
+// The replica index of each key, with only the replicas `routable` allows (all when empty).
+// For `bounded`, every key stays in flight, so each lookup sees the loads of all the keys
+// before it (the worst case its bound is meant for).
 std::vector<std::size_t> route_keys(const ring_snapshot& snapshot,
-                                    std::span<const request_key> keys);
+                                    std::span<const request_key> keys,
+                                    std::span<const std::uint8_t> routable = {});
 
 // Fraction of keys whose replica (compared by name) differs between two routings.
 double moved_fraction(const ring_snapshot& before, std::span<const std::size_t> routed_before,
@@ -51,6 +55,7 @@ struct lab_config {
     std::uint64_t seed = 1;
     std::uint32_t min_replicas = 2;
     std::uint32_t max_replicas = 6;
+    std::vector<std::uint32_t> weights; // Server1's first; 1 for the rest
 };
 
 struct lab_row {
@@ -62,9 +67,13 @@ struct lab_row {
     double max_over_mean = 0;
     double stddev = 0;         // population standard deviation of counts
     double moved_on_join = 0;  // fraction of keys moved when Server<N+1> joins
-    double optimal_join = 0;   // 1 / (N + 1)
-    double moved_on_leave = 0; // fraction moved when Server1 leaves
+    double optimal_join = 0;   // the newcomer's weight share: 1 / (N + 1) without weights
+    double moved_on_leave = 0; // fraction moved when Server1 leaves (the table is rebuilt)
     double optimal_leave = 0;  // Server1's share of the keys: only those must move
+    double moved_on_down = 0;  // fraction moved when Server1 is down (skipped at pick time)
+    // Per replica: its share of the keys, and its weight's share of the total weight.
+    std::vector<double> shares;
+    std::vector<double> weight_shares;
 };
 
 // One row per algorithm and N, algorithms in config order, N ascending. Fails when the

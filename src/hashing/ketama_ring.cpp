@@ -11,10 +11,14 @@ ketama_ring::ketama_ring(std::span<const replica_info> replicas, std::uint32_t p
         std::uint32_t owner;
     };
     std::vector<point> points;
-    points.reserve(replicas.size() * points_per_replica);
+    std::size_t total = 0;
+    for (const replica_info& replica : replicas) {
+        total += std::size_t{points_per_replica} * replica.weight;
+    }
+    points.reserve(total);
     for (std::size_t r = 0; r < replicas.size(); ++r) {
         const std::string& name = replicas[r].name;
-        for (std::uint32_t j = 0; j < points_per_replica; ++j) {
+        for (std::uint32_t j = 0; j < points_per_replica * replicas[r].weight; ++j) {
             points.push_back(
                 {XXH3_64bits_withSeed(name.data(), name.size(), j), static_cast<std::uint32_t>(r)});
         }

@@ -1,6 +1,7 @@
 #pragma once
-// The continuous ring of `ketama` and `bounded`: every replica puts P points on the 64-bit
-// circle (P = 160 by default, as libketama does), a key goes to the first point at or after
+// The continuous ring of `ketama` and `bounded`: every replica puts P points per unit of weight
+// on the 64-bit circle (P = 160 by default, as libketama does), a key goes to the first point
+// at or after
 // its hash, found by binary search in O(log(N P)). Built on the control thread (allocates two
 // arrays of N P entries), then immutable and shared read-only by every worker.
 

@@ -43,9 +43,20 @@ maglev_table::maglev_table(std::span<const replica_info> replicas, std::uint32_t
             XXH3_64bits_withSeed(name.data(), name.size(), maglev_skip_seed) % (m - 1) + 1);
     }
 
+    // Weighted rounds: in round t a replica takes an entry while it holds fewer than
+    // t w / w_max (all weights equal: one each per round, the paper's algorithm).
+    std::uint64_t heaviest = 1;
+    for (const replica_info& replica : replicas) {
+        heaviest = std::max<std::uint64_t>(heaviest, replica.weight);
+    }
+    std::vector<std::uint64_t> taken(n, 0);
     std::uint64_t filled = 0;
-    while (true) {
+    for (std::uint64_t round = 1;; ++round) {
         for (std::size_t k = 0; k < n; ++k) {
+            if (taken[k] * heaviest >= round * replicas[order[k]].weight) {
+                continue;
+            }
+            ++taken[k];
             std::uint32_t c = position[k];
             while (entries_[c] != UINT32_MAX) {
                 c += skip[k];

@@ -1,9 +1,11 @@
 #pragma once
 // The Maglev lookup table (Eisenbud et al., "Maglev: A Fast and Reliable Software Network Load
 // Balancer", NSDI 2016, section 3.4): a prime-sized table (65537 by default) where each replica
-// takes entries in turn from its own permutation, so every replica owns floor(M/N) or
-// ceil(M/N) entries and a lookup is one multiply and one load. Built on the control thread
-// (allocates M entries and two words per replica), then immutable.
+// takes entries in turn from its own permutation, so every replica owns its weight's share of
+// the M entries (within one) and a lookup is one multiply and one load. Weighted as Envoy's
+// Maglev is: in round t, a replica of weight w takes an entry while it holds fewer than
+// t w / max_weight. Built on the control thread (allocates M entries and three words per
+// replica), then immutable.
 
 #include "hashing/membership.hpp"
 

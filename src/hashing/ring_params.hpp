@@ -45,9 +45,11 @@ struct ring_params {
     std::uint32_t slots = 512;             // spec, ring: M
     std::uint32_t vnodes = 9;              // spec, ring: K virtual servers per replica (log2 512)
     probe_mode probe = probe_mode::linear; // spec: how a colliding virtual server moves on
-    std::uint32_t points = 160;            // ketama, bounded: points per replica
-    std::uint32_t table_size = 65537;      // maglev: M, a prime
-    double load_factor = 1.25;             // bounded: c, a replica takes at most ceil(c * average)
+    // ketama, bounded: points per replica and unit of weight. libketama uses 160; 500 puts
+    // weighted shares within 1 point of their weight share (lb-hash --weights).
+    std::uint32_t points = 500;
+    std::uint32_t table_size = 65537; // maglev: M, a prime
+    double load_factor = 1.25;        // bounded: c, a replica takes at most ceil(c * average)
 };
 
 // Checks the parameters alone (ranges, a prime table size); the checks that depend on the

@@ -21,6 +21,9 @@ ring_snapshot::ring_snapshot(membership replicas, const ring_params& params,
                              std::uint64_t generation, table_type table)
     : replicas_(std::move(replicas)), params_(params), generation_(generation),
       table_(std::move(table)) {
+    for (const replica_info& r : replicas_) {
+        total_weight_ += r.weight;
+    }
     if (const auto* slots = std::get_if<slot_ring>(&table_)) {
         const auto owners = slots->owners();
         for (std::size_t s = 0; s < owners.size(); ++s) {
@@ -52,6 +55,11 @@ ring_snapshot::build(membership replicas, const ring_params& params, std::uint64
         if (!ids.insert(r.id).second) {
             return std::unexpected(error{
                 std::string("replica id ").append(std::to_string(r.id)).append(" appears twice")});
+        }
+        if (r.weight < 1 || r.weight > max_weight) {
+            return std::unexpected(error{"replica '" + r.name + "' has weight " +
+                                         std::to_string(r.weight) + " (expected 1 to " +
+                                         std::to_string(max_weight) + ")"});
         }
     }
 
@@ -127,20 +135,25 @@ std::size_t ring_snapshot::first_eligible(const request_key& key,
 
 namespace {
 
-// ceil(c (total + 1) / n): the capacity of every replica once this request is counted
-// (Mirrokni, Thorup, Zadimoghaddam 2018, section 2). Since the counts sum to total, some
-// replica is always strictly below it, so the walk terminates.
-std::uint64_t bounded_capacity(double factor, std::uint64_t total, std::size_t n) noexcept {
-    return static_cast<std::uint64_t>(
-        std::ceil(factor * static_cast<double>(total + 1) / static_cast<double>(n)));
+bool routable_at(std::span<const std::uint8_t> routable, std::uint32_t r) noexcept {
+    return routable.empty() || routable[r] != 0;
 }
 
 } // namespace
 
-std::size_t ring_snapshot::lookup(const request_key& key, replica_loads loads) const noexcept {
-    if (replicas_.empty()) {
-        return no_replica;
+std::uint64_t
+ring_snapshot::routable_weight(std::span<const std::uint8_t> routable) const noexcept {
+    if (routable.empty()) {
+        return total_weight_;
     }
+    std::uint64_t weights = 0;
+    for (std::size_t r = 0; r < replicas_.size(); ++r) {
+        weights += routable[r] != 0 ? replicas_[r].weight : 0;
+    }
+    return weights;
+}
+
+std::size_t ring_snapshot::fast_owner(const request_key& key) const noexcept {
     switch (params_.algorithm) {
     case algorithm_kind::spec: {
         const auto* ring = std::get_if<slot_ring>(&table_);
@@ -154,23 +167,8 @@ std::size_t ring_snapshot::lookup(const request_key& key, replica_loads loads) c
         const auto* table = std::get_if<maglev_table>(&table_);
         return table->owner_at(table->slot_of(key.hash));
     }
-    case algorithm_kind::bounded:
-        // Counts of another snapshot (a worker that has not resized them yet) are a bug, but
-        // reading past them would be worse: route as ketama.
-        assert(loads.in_flight.empty() || loads.in_flight.size() == replicas_.size());
-        if (loads.in_flight.size() == replicas_.size()) {
-            const std::uint64_t capacity =
-                bounded_capacity(params_.load_factor, loads.total, replicas_.size());
-            const std::size_t chosen =
-                first_eligible(key, [&](std::uint32_t r) { return loads.in_flight[r] < capacity; });
-            // Only a caller whose total disagrees with its counts can make every replica look
-            // full; route as ketama rather than fail.
-            if (chosen != no_replica) {
-                return chosen;
-            }
-        }
-        [[fallthrough]];
-    case algorithm_kind::ketama: {
+    case algorithm_kind::ketama:
+    case algorithm_kind::bounded: {
         const auto* ring = std::get_if<ketama_ring>(&table_);
         return ring->owner_of(ring->first_point(key.hash));
     }
@@ -181,23 +179,55 @@ std::size_t ring_snapshot::lookup(const request_key& key, replica_loads loads) c
     return no_replica;
 }
 
+std::size_t ring_snapshot::lookup(const request_key& key, replica_loads loads,
+                                  std::span<const std::uint8_t> routable) const noexcept {
+    return lookup_excluding(key, no_replica, loads, routable);
+}
+
 std::size_t ring_snapshot::lookup_excluding(const request_key& key, std::size_t excluded,
-                                            replica_loads loads) const noexcept {
+                                            replica_loads loads,
+                                            std::span<const std::uint8_t> routable) const noexcept {
     if (replicas_.empty()) {
         return no_replica;
     }
+    assert(routable.empty() || routable.size() == replicas_.size());
+    if (!routable.empty() && routable.size() != replicas_.size()) {
+        routable = {}; // another table's health: a bug, but routing on is better than failing
+    }
+    // Counts of another snapshot (a worker that has not resized them yet) are a bug, but
+    // reading past them would be worse: route as ketama.
     assert(loads.in_flight.empty() || loads.in_flight.size() == replicas_.size());
     if (params_.algorithm == algorithm_kind::bounded &&
         loads.in_flight.size() == replicas_.size()) {
-        const std::uint64_t capacity =
-            bounded_capacity(params_.load_factor, loads.total, replicas_.size());
-        const std::size_t chosen = first_eligible(
-            key, [&](std::uint32_t r) { return r != excluded && loads.in_flight[r] < capacity; });
+        // ceil(c (total + 1) w / W): a replica's capacity once this request is counted
+        // (Mirrokni, Thorup, Zadimoghaddam 2018, section 2), in proportion to its weight among
+        // the replicas that may be picked. Since the counts sum to total, some eligible
+        // replica is always strictly below its capacity, so the walk terminates.
+        const double per_weight =
+            params_.load_factor * static_cast<double>(loads.total + 1) /
+            static_cast<double>(std::max<std::uint64_t>(1, routable_weight(routable)));
+        const std::size_t chosen = first_eligible(key, [&](std::uint32_t r) {
+            return r != excluded && routable_at(routable, r) &&
+                   loads.in_flight[r] <
+                       static_cast<std::uint64_t>(std::ceil(per_weight * replicas_[r].weight));
+        });
+        // Only a caller whose total disagrees with its counts can make every replica look
+        // full; route as ketama rather than fail.
         if (chosen != no_replica) {
             return chosen;
         }
     }
-    return first_eligible(key, [&](std::uint32_t r) { return r != excluded; });
+    // The common case: the key's own replica may be picked.
+    if (excluded == no_replica) {
+        const std::size_t owner = fast_owner(key);
+        if (routable_at(routable, static_cast<std::uint32_t>(owner))) {
+            return owner;
+        }
+    }
+    // Health at pick time: a replica that is down keeps its place in the table and its keys
+    // go to their next choice, so no other replica's key moves (Pingora's approach).
+    return first_eligible(
+        key, [&](std::uint32_t r) { return r != excluded && routable_at(routable, r); });
 }
 
 std::size_t ring_snapshot::find(std::string_view name) const noexcept {

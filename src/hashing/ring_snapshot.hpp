@@ -55,19 +55,25 @@ public:
     static std::expected<std::shared_ptr<const ring_snapshot>, error>
     build(membership replicas, const ring_params& params, std::uint64_t generation = 0);
 
-    // The replica index for a key, or no_replica when there are no replicas. For `bounded`,
-    // replicas whose in-flight count is at or above ceil(c (total + 1) / N) are passed over
-    // (Mirrokni, Thorup, Zadimoghaddam 2018), so pass the worker's counts; with no counts it
-    // routes like `ketama`. O(1) for spec, ring, maglev; O(log NP) for ketama; O(N) for
-    // rendezvous; bounded walks the ring past overloaded replicas.
-    std::size_t lookup(const request_key& key, replica_loads loads = {}) const noexcept;
+    // The replica index for a key, or no_replica when none may be picked. `routable`, when
+    // given (one byte per replica, indexed like replicas()), says which replicas may be
+    // picked: health at pick time. A replica that may not be picked keeps its entries and its
+    // keys go to their next choice (the next distinct replica in the key's order), so no
+    // other key moves. For `bounded`, replicas whose in-flight count is at or above their
+    // capacity ceil(c (total + 1) w / W) are passed over too (Mirrokni, Thorup, Zadimoghaddam
+    // 2018), so pass the worker's counts; with no counts it routes like `ketama`. O(1) for
+    // spec, ring, maglev; O(log NP) for ketama; O(N) for rendezvous; a walk past the replicas
+    // that may not be picked.
+    std::size_t lookup(const request_key& key, replica_loads loads = {},
+                       std::span<const std::uint8_t> routable = {}) const noexcept;
 
-    // The key's choice once `excluded` is ruled out: with excluded = lookup(key), the next
-    // distinct replica in the key's order (clockwise on rings, next weight for rendezvous, next
-    // table entries for maglev), which is where the proxy retries. no_replica when no other
-    // replica exists.
+    // The key's choice once `excluded` is ruled out too: with excluded = lookup(key), the
+    // next distinct replica in the key's order (clockwise on rings, next score for
+    // rendezvous, next table entries for maglev), which is where the proxy retries.
+    // no_replica when no other replica may be picked.
     std::size_t lookup_excluding(const request_key& key, std::size_t excluded,
-                                 replica_loads loads = {}) const noexcept;
+                                 replica_loads loads = {},
+                                 std::span<const std::uint8_t> routable = {}) const noexcept;
 
     std::span<const replica_info> replicas() const noexcept { return replicas_; }
     std::size_t size() const noexcept { return replicas_.size(); }
@@ -95,11 +101,16 @@ private:
 
     template <typename Eligible>
     std::size_t first_eligible(const request_key& key, Eligible&& eligible) const noexcept;
+    // The key's own replica, ignoring health and loads.
+    std::size_t fast_owner(const request_key& key) const noexcept;
+    // The sum of the weights of the replicas that may be picked.
+    std::uint64_t routable_weight(std::span<const std::uint8_t> routable) const noexcept;
 
     membership replicas_;
     ring_params params_;
     std::uint64_t generation_;
     table_type table_;
+    std::uint64_t total_weight_ = 0;
     // Occupied slots of a slotted ring, in slot order, so slot_at() is O(1).
     std::vector<std::uint32_t> occupied_slots_;
 };

@@ -44,10 +44,14 @@ slot_ring::slot_ring(std::vector<std::uint32_t> owner)
 std::expected<slot_ring, error> slot_ring::build_spec(std::span<const replica_info> replicas,
                                                       std::uint32_t slots, std::uint32_t vnodes,
                                                       probe_mode probe) {
-    if (static_cast<std::uint64_t>(replicas.size()) * vnodes > slots) {
+    std::uint64_t weights = 0;
+    for (const replica_info& replica : replicas) {
+        weights += replica.weight;
+    }
+    if (weights * vnodes > slots) {
         return std::unexpected(error{std::string("spec ring: ")
-                                         .append(std::to_string(replicas.size()))
-                                         .append(" replicas x ")
+                                         .append(std::to_string(weights))
+                                         .append(" units of weight x ")
                                          .append(std::to_string(vnodes))
                                          .append(" virtual servers do not fit in ")
                                          .append(std::to_string(slots))
@@ -55,7 +59,7 @@ std::expected<slot_ring, error> slot_ring::build_spec(std::span<const replica_in
     }
     std::vector<std::uint32_t> owner(slots, empty_slot);
     for (std::size_t r = 0; r < replicas.size(); ++r) {
-        for (std::uint32_t j = 0; j < vnodes; ++j) {
+        for (std::uint32_t j = 0; j < vnodes * replicas[r].weight; ++j) {
             const std::uint32_t home = spec_vnode_slot(replicas[r].id, j, slots);
             std::uint32_t placed = empty_slot;
             // Quadratic probing modulo M does not reach every slot, so give up after M tries
@@ -87,7 +91,7 @@ std::expected<slot_ring, error> slot_ring::build_hashed(std::span<const replica_
     std::vector<std::uint64_t> winner_hash(slots, 0);
     for (std::size_t r = 0; r < replicas.size(); ++r) {
         const std::string& name = replicas[r].name;
-        for (std::uint32_t j = 0; j < vnodes; ++j) {
+        for (std::uint32_t j = 0; j < vnodes * replicas[r].weight; ++j) {
             const std::uint64_t h = XXH3_64bits_withSeed(name.data(), name.size(), j);
             const std::uint32_t s = reduce_range(h, slots);
             // Names are unique, so equal 64-bit hashes are a true collision; break the tie by

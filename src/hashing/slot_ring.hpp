@@ -26,13 +26,14 @@ public:
     static constexpr std::uint32_t empty_slot = UINT32_MAX;
 
     // `spec`: server `replicas[r].id` puts virtual server j at Phi(id, j); servers are inserted
-    // in membership order, j = 0..K-1, and a taken slot probes on (linear: +1, +2, ...;
-    // quadratic: +1, +4, +9, ...). Fails when a virtual server finds no free slot.
+    // in membership order, j = 0..K w - 1 (w its weight), and a taken slot probes on (linear:
+    // +1, +2, ...; quadratic: +1, +4, +9, ...). Fails when a virtual server finds no free slot.
     static std::expected<slot_ring, error> build_spec(std::span<const replica_info> replicas,
                                                       std::uint32_t slots, std::uint32_t vnodes,
                                                       probe_mode probe);
 
-    // `ring`: virtual server j of a replica sits at reduce_range(XXH3(name, seed j), M).
+    // `ring`: virtual server j (0..K w - 1) of a replica sits at reduce_range(XXH3(name, seed
+    // j), M).
     // TRICKY: two virtual servers on one slot do not probe: the smaller 64-bit hash wins and
     // the other is shadowed. Probing would make a replica's position depend on who else was
     // there, so removing a replica would also move keys of the neighbour it had pushed along;
