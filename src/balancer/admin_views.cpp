@@ -12,11 +12,6 @@ namespace {
 runtime::task<worker_metrics> copy_metrics(balancer_handler* handler) {
     co_return handler->metrics();
 }
-
-std::string_view health_name(int state) {
-    static constexpr std::string_view names[] = {"starting", "up", "down"};
-    return names[state];
-}
 } // namespace
 
 runtime::task<worker_metrics> control_plane::collect_metrics() {
@@ -42,10 +37,11 @@ runtime::task<worker_metrics> control_plane::collect_metrics() {
 
 runtime::task<std::string> control_plane::metrics_text() {
     const worker_metrics requests = co_await collect_metrics();
-    control_metrics control = counters_;
-    control.replicas_managed = replicas_.size();
-    control.replicas_up = static_cast<std::size_t>(std::count_if(
-        replicas_.begin(), replicas_.end(), [](const auto& r) { return r.state == health::up; }));
+    control_metrics control;
+    control.replicas_managed = set_.member_names().size();
+    control.replicas_up = set_.serving().size();
+    control.respawns = set_.respawns();
+    control.ring_changes = ring_changes_;
     co_return render_prometheus(requests, control);
 }
 
@@ -67,6 +63,8 @@ std::string control_plane::ring_json() const {
             .value(replica.name)
             .key("id")
             .value(replica.id)
+            .key("weight")
+            .value(replica.weight)
             .end_object();
     }
     writer.end_array().key("positions").value(ring.position_space()).key("slots").begin_array();
@@ -100,18 +98,23 @@ runtime::task<std::string> control_plane::stats_json() {
     std::string message;
     json::json_writer writer{message};
     writer.begin_object().key("replicas").begin_array();
-    for (const auto& record : replicas_) {
+    for (const std::string& name : set_.member_names()) {
+        const replica_record& record = *set_.find(name);
         writer.begin_object()
             .key("name")
             .value(record.name)
             .key("id")
             .value(record.id)
+            .key("weight")
+            .value(record.weight)
             .key("address")
-            .value(record.has_address ? record.address.to_string() : "")
+            .value(record.address ? record.address->to_string() : "")
             .key("health")
-            .value(health_name(static_cast<int>(record.state)))
+            .value(to_string(record.state))
             .key("respawns")
-            .value(record.respawns);
+            .value(record.respawns)
+            .key("last_failure")
+            .value(record.last_failure);
         replica_counters counters;
         if (auto found = requests.replicas.find(record.name); found != requests.replicas.end()) {
             counters = found->second;
@@ -152,10 +155,26 @@ runtime::task<std::string> control_plane::stats_json() {
         .value(c.body_timeouts)
         .end_object()
         .key("respawns")
-        .value(counters_.respawns)
+        .value(set_.respawns())
         .key("ring_changes")
-        .value(counters_.ring_changes)
-        .end_object();
+        .value(ring_changes_)
+        .key("events")
+        .begin_array();
+    for (const lifecycle_event& event : set_.events()) {
+        const auto since_epoch = event.when.time_since_epoch();
+        writer.begin_object()
+            .key("time_ms")
+            .value(static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count()))
+            .key("what")
+            .value(event.what)
+            .key("name")
+            .value(event.name)
+            .key("detail")
+            .value(event.detail)
+            .end_object();
+    }
+    writer.end_array().end_object();
     std::string out;
     json::append_status_raw(out, message, true);
     co_return out;

@@ -5,9 +5,8 @@
 
 #include <sys/socket.h>
 
-#include "balancer/control_plane.hpp"
+#include "balancer/control_api.hpp"
 #include "balancer/respond.hpp"
-#include "runtime/remote_call.hpp"
 #include "json/json_writer.hpp"
 
 namespace balancer {
@@ -21,15 +20,21 @@ bool blank(std::string_view text) {
     return text.find_first_not_of(" \t\r\n") == std::string_view::npos;
 }
 
-runtime::task<api_answer> run_add(control_plane* control, json::control_payload_result payload,
-                                  bool body_empty) {
-    co_return co_await control->add(std::move(payload), body_empty);
+// "Bearer TOKEN", compared in time that depends on the lengths only, never on where the
+// first difference is.
+bool token_matches(std::string_view header, std::string_view token) {
+    constexpr std::string_view scheme = "Bearer ";
+    unsigned char difference = header.size() == scheme.size() + token.size() ? 0 : 1;
+    for (std::size_t i = 0; i < scheme.size() + token.size(); ++i) {
+        const char expected = i < scheme.size() ? scheme[i] : token[i - scheme.size()];
+        const char given = i < header.size() ? header[i] : '\0';
+        difference |= static_cast<unsigned char>(expected ^ given);
+    }
+    // Volatile: the compiler may not turn the loop back into an early exit.
+    volatile unsigned char result = difference;
+    return result == 0;
 }
 
-runtime::task<api_answer> run_remove(control_plane* control, json::control_payload_result payload,
-                                     bool body_empty) {
-    co_return co_await control->remove(std::move(payload), body_empty);
-}
 } // namespace
 
 namespace {
@@ -46,7 +51,7 @@ std::uint32_t tighter(std::uint32_t a, std::uint32_t b) {
 }
 } // namespace
 
-balancer_handler::balancer_handler(const balancer_config& config, control_plane& control,
+balancer_handler::balancer_handler(const balancer_config& config, control_link& control,
                                    std::shared_ptr<const routing_table> initial)
     : config_(config), control_(control), home_(runtime::reactor::current()) {
     const std::size_t workers = std::max<std::size_t>(1, config.threads);
@@ -219,7 +224,7 @@ runtime::task<void> balancer_handler::control_request(net::request_context& requ
             respond_failure(request, 405, "<Error> Method not allowed", allow);
             co_return;
         }
-        respond_json(request, 200, render_replicas(table_->managed));
+        respond_json(request, 200, render_replicas(table_->listed));
         co_return;
     }
     const bool is_add = path == "/add";
@@ -234,9 +239,16 @@ runtime::task<void> balancer_handler::control_request(net::request_context& requ
                                : std::span<const http::header_field>{allow_rm});
         co_return;
     }
+    if (!config_.control_from.empty() &&
+        std::none_of(
+            config_.control_from.begin(), config_.control_from.end(),
+            [&](const net::cidr& network) { return network.contains(request.client_ip); })) {
+        respond_failure(request, 403,
+                        "<Error> /add and /rm are not open to this address (see --control-from)");
+        co_return;
+    }
     if (!config_.admin_token.empty()) {
-        const std::string expected = "Bearer " + config_.admin_token;
-        if (head.headers.find("Authorization").value_or("") != expected) {
+        if (!token_matches(head.headers.find("Authorization").value_or(""), config_.admin_token)) {
             static constexpr http::header_field challenge[] = {{"WWW-Authenticate", "Bearer"}};
             respond_failure(request, 401, "<Error> Missing or wrong bearer token", challenge);
             co_return;
@@ -244,14 +256,7 @@ runtime::task<void> balancer_handler::control_request(net::request_context& requ
     }
     const bool body_empty = blank(request.body);
     json::control_payload_result payload = payload_parser_.parse(request.body);
-    control_plane* control = &control_;
-    runtime::remote_call<api_answer> call{
-        control_.reactor(), control_.scope(),
-        [control, is_add, payload = std::move(payload), body_empty]() mutable {
-            return is_add ? run_add(control, std::move(payload), body_empty)
-                          : run_remove(control, std::move(payload), body_empty);
-        }};
-    const api_answer answer = co_await call;
+    const api_answer answer = co_await control_.change(is_add, std::move(payload), body_empty);
     respond_json(request, answer.status, answer.body);
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // balancer_handler: one worker's request handler. /rep is answered from the worker's own
 // routing table; /add and /rm are validated for shape here and carried out by the control
-// thread (remote_call); every other request is proxied to the replica the ring picks for
+// thread (control_link); every other request is proxied to the replica the ring picks for
 // its key (proxy.cpp): it waits for a slot of that replica (replica_slot: the in-flight
 // limit and its queue), takes a pooled connection or opens one, sends the request with its
 // body read ahead or streamed on, and streams the response back.
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "balancer/config.hpp"
+#include "balancer/control_link.hpp"
 #include "balancer/metrics.hpp"
 #include "balancer/replica_slot.hpp"
 #include "balancer/routing_table.hpp"
@@ -26,11 +27,9 @@
 
 namespace balancer {
 
-class control_plane;
-
 class balancer_handler final : public net::request_handler {
 public:
-    balancer_handler(const balancer_config& config, control_plane& control,
+    balancer_handler(const balancer_config& config, control_link& control,
                      std::shared_ptr<const routing_table> initial);
     ~balancer_handler() override;
 
@@ -108,7 +107,7 @@ private:
     void untrack(active_upstream& node) noexcept;
 
     const balancer_config& config_;
-    control_plane& control_;
+    control_link& control_;
     runtime::reactor& home_;
     const net::http_server* server_ = nullptr;
     std::shared_ptr<const routing_table> table_;

@@ -10,6 +10,7 @@
 
 #include "balancer/key_source.hpp"
 #include "hashing/ring_params.hpp"
+#include "net/cidr.hpp"
 #include "net/endpoint.hpp"
 
 namespace balancer {
@@ -26,6 +27,17 @@ struct balancer_config {
     backend_kind backend = backend_kind::process;
     std::string replica_binary;
     std::vector<std::string> upstreams; // static backend
+    // The weights of the initial replicas (--replica-weights) or of the --upstream entries
+    // (HOST:PORT=W), in order; missing ones are 1.
+    std::vector<std::uint32_t> weights;
+    // /add and /rm only from clients in these networks (--control-from); empty: any.
+    std::vector<net::cidr> control_from;
+    // A static /add may name hosts, resolved off the control thread; else IP addresses only.
+    bool allow_dns_upstreams = false;
+    // Names the balancer itself answers to on the replicas' network: /add refuses them.
+    std::vector<std::string> own_names;
+    // --respawn-name new: a dead replica's replacement gets a new name and a new id.
+    bool respawn_new_name = false;
     // docker backend
     std::string docker_socket = "unix:/var/run/docker.sock";
     std::string docker_network = "lbd-net";

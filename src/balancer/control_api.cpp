@@ -1,7 +1,12 @@
 #include "balancer/control_api.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <set>
+
+#include <sys/socket.h>
+
+#include "hashing/membership.hpp"
 
 #include "net/endpoint.hpp"
 #include "json/json_writer.hpp"
@@ -41,6 +46,37 @@ std::optional<api_error> common_checks(const json::control_payload_result& parse
     }
     return std::nullopt;
 }
+// Why `name` is not an acceptable static upstream, if it is not: HOST:PORT with a port,
+// HOST an IP address, or (`names`) a DNS name that is resolved later, off the thread.
+std::optional<std::string> host_port_error(const std::string& name, bool names) {
+    if (auto where = net::endpoint::parse_numeric(name)) {
+        if (where->port() == 0 || where->family() == AF_UNIX) {
+            return "<Error> Hostname '" + name + "' is not a valid HOST:PORT";
+        }
+        return std::nullopt;
+    }
+    const auto colon = name.rfind(':');
+    const std::string_view host = std::string_view(name).substr(0, colon);
+    const bool host_ok =
+        colon != std::string::npos && !host.empty() && host.size() <= 253 &&
+        std::all_of(host.begin(), host.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+        });
+    unsigned port = 0;
+    const std::string_view port_text = std::string_view(name).substr(colon + 1);
+    const auto [end, error] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (!host_ok || port_text.empty() || error != std::errc{} ||
+        end != port_text.data() + port_text.size() || port == 0 || port > 65535) {
+        return "<Error> Hostname '" + name + "' is not a valid HOST:PORT";
+    }
+    if (!names) {
+        return "<Error> Hostname '" + name +
+               "' is not an IP address and port: names are resolved only with "
+               "--allow-dns-upstreams";
+    }
+    return std::nullopt;
+}
 } // namespace
 
 bool valid_replica_name(std::string_view name) {
@@ -69,19 +105,36 @@ plan_add(const json::control_payload_result& parsed, bool body_empty,
                    std::to_string(rules.max_replicas) + " replicas are allowed and " +
                    std::to_string(current.size()) + " exist");
     }
+    const auto& weights = parsed.payload.weights;
+    if (weights && weights->size() > n) {
+        return bad("<Error> Length of weights list is more than newly added instances");
+    }
     add_plan plan;
+    if (weights) {
+        for (const std::uint64_t weight : *weights) {
+            if (weight > hashing::max_weight) {
+                return bad("<Error> A weight is at most " + std::to_string(hashing::max_weight));
+            }
+            plan.weights.push_back(static_cast<std::uint32_t>(weight));
+        }
+    }
+    plan.weights.resize(n, 1);
     if (given) {
         for (const auto& name : *given) {
             if (rules.host_port) {
-                if (auto where = net::endpoint::parse(name); !where || where->port() == 0) {
-                    return bad("<Error> Hostname '" + name + "' is not a valid HOST:PORT");
+                if (auto failed = host_port_error(name, rules.host_names)) {
+                    return bad(std::move(*failed));
                 }
             } else if (!valid_replica_name(name)) {
                 return bad("<Error> Hostname '" + name +
                            "' is not a valid name: use letters, digits, '_', '.' and '-', "
                            "starting with a letter or digit, at most 63 characters");
             }
-            if (contains(current, name)) {
+            if (contains(rules.own_names, name)) {
+                return bad("<Error> Hostname '" + name +
+                           "' is the balancer's own name on the replicas' network");
+            }
+            if (contains(current, name) || contains(rules.busy, name)) {
                 return bad("<Error> Hostname '" + name + "' is already in use");
             }
             plan.names.push_back(name);
@@ -94,7 +147,8 @@ plan_add(const json::control_payload_result& parsed, bool body_empty,
     }
     for (std::uint64_t k = 1; plan.names.size() < n; ++k) {
         std::string candidate = generate_name(k);
-        if (!contains(current, candidate) && !contains(plan.names, candidate)) {
+        if (!contains(current, candidate) && !contains(plan.names, candidate) &&
+            !contains(rules.busy, candidate) && !contains(rules.own_names, candidate)) {
             plan.names.push_back(std::move(candidate));
         }
     }

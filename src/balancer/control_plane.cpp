@@ -1,16 +1,17 @@
+// The control thread and the driver of the replicas' lifecycle: the replica_set decides,
+// this file carries out its commands (spawn, probe, stop) and feeds back their outcome.
+// The control API is in control_changes.cpp, publication in control_publish.cpp.
+
 #include "balancer/control_plane.hpp"
 
 #include <algorithm>
 
 #include "balancer/admin_handler.hpp"
-#include "balancer/balancer_handler.hpp"
 #include "balancer/log.hpp"
 #include "net/http_client.hpp"
 #include "net/listener.hpp"
-#include "runtime/io.hpp"
 #include "runtime/remote_call.hpp"
 #include "runtime/startup_error.hpp"
-#include "json/json_writer.hpp"
 
 namespace balancer {
 
@@ -18,18 +19,31 @@ using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 
 namespace {
-std::string failure_body(std::string_view message) {
-    std::string body;
-    json::append_status_message(body, message, false);
-    return body;
+lifecycle_options lifecycle_of(const balancer_config& config, bool spawns) {
+    lifecycle_options options;
+    options.spawns = spawns;
+    options.fall = config.fall;
+    options.heartbeat = config.heartbeat;
+    options.startup_timeout = config.startup_timeout;
+    options.new_name_on_respawn = config.respawn_new_name;
+    return options;
+}
+
+// The API's prefix of a Docker error; a start-up error goes to a terminal.
+std::string without_prefix(std::string message) {
+    if (message.starts_with("<Error> ")) {
+        message.erase(0, 8);
+    }
+    return message;
 }
 } // namespace
 
 control_plane::control_plane(const balancer_config& config,
                              std::unique_ptr<orchestrator::orchestrator> backend)
-    : config_(config), backend_(std::move(backend)) {
+    : config_(config), backend_(std::move(backend)),
+      set_(lifecycle_of(config_, backend_->spawns())) {
     auto empty = hashing::ring_snapshot::build({}, config_.ring);
-    current_ = std::make_shared<routing_table>(routing_table{*empty, {}, {}, 0});
+    current_ = std::make_shared<routing_table>(routing_table{*empty, {}, {}, false, {}, 0});
 }
 
 control_plane::~control_plane() {
@@ -38,21 +52,20 @@ control_plane::~control_plane() {
 }
 
 void control_plane::start() {
-    std::promise<void> started;
-    auto ready = started.get_future();
+    auto ready = started_.get_future();
     // NOTE: this thread lives until lbd exits: replicas get PR_SET_PDEATHSIG from it.
-    thread_ = std::thread([this, &started] {
+    thread_ = std::thread([this] {
         try {
             runtime::reactor loop;
             reactor_ = &loop;
-            loop.block_on(run(&started));
+            loop.block_on(run());
             reactor_ = nullptr;
         } catch (...) {
-            try {
-                started.set_exception(std::current_exception());
-            } catch (const std::future_error&) {
-                // already announced: the exception came later, at shutdown
+            reactor_ = nullptr;
+            if (!announced_) {
+                started_.set_exception(std::current_exception());
             }
+            // else: an error at shutdown, after start() returned; nothing waits for it.
         }
     });
     try {
@@ -71,7 +84,7 @@ std::shared_ptr<const routing_table> control_plane::current() const {
 void control_plane::attach(std::vector<worker_link> workers) {
     reactor_->post([this, links = std::move(workers)]() mutable {
         workers_ = std::move(links);
-        background_.spawn(publish());
+        publish_needed(); // the table of the moment, in case it changed since they were made
     });
 }
 
@@ -90,7 +103,13 @@ void control_plane::detach() {
 
 void control_plane::stop() {
     if (reactor_ != nullptr && thread_.joinable()) {
-        reactor_->post([this] { stopping_ = true; });
+        reactor_->post([this] {
+            stopping_ = true;
+            stop_.ring();
+            timer_.ring();
+            progress_.ring();
+            publisher_wake_.ring();
+        });
     }
 }
 
@@ -100,280 +119,269 @@ void control_plane::join() {
     }
 }
 
-runtime::task<void> control_plane::run(std::promise<void>* started) {
+runtime::task<void> control_plane::run() {
     backend_->on_exit([this](const std::string& name, const std::string& reason) {
         on_replica_exit(name, reason);
     });
-    if (!co_await start_initial()) {
-        co_await backend_->remove_all(1s);
-        throw runtime::startup_error(startup_error_);
-    }
-    if (config_.admin_enabled) {
+    background_.spawn(timer_loop());
+    background_.spawn(publisher());
+    std::optional<std::string> failure = co_await start_initial();
+    if (!failure && config_.admin_enabled) {
         auto listener = net::listen_on(config_.admin_listen, {.reuse_port = false});
-        if (!listener) {
-            co_await backend_->remove_all(1s);
-            throw runtime::startup_error("admin listener: " + listener.error());
+        if (listener) {
+            admin_listener_ = std::move(*listener);
+            if (auto bound = net::endpoint::of_socket(admin_listener_.get())) {
+                log_event("info", "admin_listening", {{"address", bound->to_string()}});
+            }
+            admin_handler_ = std::make_unique<admin_handler>(*this);
+            admin_server_ =
+                std::make_unique<net::http_server>(*admin_handler_, net::server_limits{});
+            background_.spawn(serve_admin(admin_listener_.get()));
+        } else {
+            failure = "admin listener: " + listener.error();
         }
-        admin_listener_ = std::move(*listener);
-        if (auto bound = net::endpoint::of_socket(admin_listener_.get())) {
-            log_event("info", "admin_listening", {{"address", bound->to_string()}});
-        }
-        admin_handler_ = std::make_unique<admin_handler>(*this);
-        admin_server_ = std::make_unique<net::http_server>(*admin_handler_, net::server_limits{});
-        background_.spawn(serve_admin(admin_listener_.get()));
     }
-    co_await publish();
-    started->set_value();
-    co_await health_loop();
+    if (!failure) {
+        co_await published(publish_needed());
+        announced_ = true;
+        started_.set_value();
+        while (!stopping_) {
+            co_await stop_.wait(std::chrono::hours{24});
+        }
+    }
+
+    // Shutdown: workers are gone (or never came); stop every replica, drain our own work.
+    stopping_ = true;
+    timer_.ring();
+    progress_.ring();
+    publisher_wake_.ring();
     if (admin_server_) {
         admin_server_->stop();
     }
-
-    // Shutdown: workers are gone; stop every replica and drain our own work.
     co_await calls_.join();
     co_await background_.join();
-    log_event("info", "stopping_replicas", {{"count", std::to_string(replicas_.size())}});
-    co_await backend_->remove_all(stop_grace);
+    log_event("info", "stopping_replicas", {{"count", std::to_string(set_.records().size())}});
+    co_await backend_->remove_all(failure ? 1s : stop_grace);
+    if (failure) {
+        throw runtime::startup_error(*failure);
+    }
 }
 
 runtime::task<void> control_plane::serve_admin(int listen_fd) {
     co_await admin_server_->serve(listen_fd);
 }
 
-runtime::task<bool> control_plane::start_initial() {
-    std::vector<std::pair<std::string, std::uint64_t>> names;
+runtime::task<std::optional<std::string>> control_plane::start_initial() {
+    struct initial {
+        std::string name;
+        std::uint64_t id;
+        std::uint32_t weight;
+    };
+    std::vector<initial> members;
+    const auto weight_of = [this](std::size_t index) {
+        return index < config_.weights.size() ? config_.weights[index] : 1U;
+    };
     if (config_.backend == backend_kind::static_list) {
+        // Ids by name, not by the order given: every lbd given the same upstreams builds
+        // the same ring.
+        std::vector<std::string> sorted = config_.upstreams;
+        std::sort(sorted.begin(), sorted.end());
         for (std::size_t i = 0; i < config_.upstreams.size(); ++i) {
-            names.emplace_back(config_.upstreams[i], i + 1);
+            const auto rank = std::lower_bound(sorted.begin(), sorted.end(), config_.upstreams[i]);
+            members.push_back({config_.upstreams[i],
+                               static_cast<std::uint64_t>(rank - sorted.begin()) + 1,
+                               weight_of(i)});
         }
     } else {
-        for (std::size_t i = 1; i <= config_.replicas; ++i) {
-            names.emplace_back("Server" + std::to_string(i), i);
+        for (std::size_t i = 0; i < config_.replicas; ++i) {
+            members.push_back({"Server" + std::to_string(i + 1), i + 1, weight_of(i)});
         }
     }
     // Replicas left running by an earlier lbd are taken back, with their names and ids.
     for (const auto& adopted : co_await backend_->adopt()) {
-        auto same = std::find_if(names.begin(), names.end(),
-                                 [&](const auto& entry) { return entry.first == adopted.name; });
-        if (same != names.end()) {
-            same->second = adopted.id;
+        auto same = std::find_if(members.begin(), members.end(),
+                                 [&](const initial& entry) { return entry.name == adopted.name; });
+        if (same != members.end()) {
+            same->id = adopted.id;
         } else {
-            names.emplace_back(adopted.name, adopted.id);
+            members.push_back({adopted.name, adopted.id, 1});
         }
         log_event("info", "replica_adopted", {{"name", adopted.name}});
     }
-    for (const auto& [name, id] : names) {
-        replica_record record;
-        record.name = name;
-        record.id = id;
-        auto spawned = co_await backend_->spawn(record.name, record.id);
-        if (!spawned) {
-            std::string_view reason = spawned.error().message;
-            if (reason.starts_with("<Error> ")) {
-                reason.remove_prefix(8); // the API's prefix; this goes to a terminal
+    for (const initial& member : members) {
+        set_.add_member(member.name, member.id, member.weight, now());
+    }
+    pump();
+    // Spawning backends: every replica must pass a heartbeat, or lbd does not start. Static
+    // upstreams may come later: lbd waits for them up to the start-up timeout, no longer.
+    const auto deadline = now() + config_.startup_timeout;
+    while (!stopping_) {
+        bool waiting = false;
+        for (const initial& member : members) {
+            const replica_record* record = set_.find(member.name);
+            if (auto failed = initial_failure(*record)) {
+                co_return failed;
             }
-            startup_error_ = "cannot start replica " + record.name + ": " + std::string(reason);
-            co_return false;
+            waiting = waiting || (record->state != replica_state::up);
         }
-        record.address = *spawned;
-        record.has_address = true;
-        replicas_.push_back(std::move(record));
-    }
-    for (auto& record : replicas_) {
-        const bool healthy = co_await wait_healthy(record.address, config_.startup_timeout);
-        if (healthy) {
-            record.state = health::up;
-            log_event("info", "replica_up",
-                      {{"name", record.name}, {"address", record.address.to_string()}});
-        } else if (config_.backend == backend_kind::static_list) {
-            // A static upstream may come later: it joins when its heartbeat passes.
-            log_event("warn", "replica_down", {{"name", record.name}, {"reason", "no_heartbeat"}});
-            record.state = health::down;
-        } else {
-            startup_error_ = "replica " + record.name + " did not answer GET /heartbeat within " +
-                             std::to_string(config_.startup_timeout.count()) + " ms";
-            co_return false;
-        }
-    }
-    co_return true;
-}
-
-runtime::task<void> control_plane::publish() {
-    hashing::membership members;
-    std::vector<upstream_target> targets;
-    for (const auto& record : replicas_) {
-        if (record.state == health::up && record.has_address) {
-            members.push_back({record.name, record.id});
-            targets.push_back({record.name, record.address, record.address.to_string()});
-        }
-    }
-    auto ring = hashing::ring_snapshot::build(std::move(members), config_.ring, ++generation_);
-    if (!ring) {
-        log_event("error", "ring_build_failed", {{"error", ring.error().message}});
-        co_return;
-    }
-    // The ring may order replicas its own way: align the targets with it.
-    std::vector<upstream_target> aligned;
-    for (const auto& replica : (*ring)->replicas()) {
-        auto found = std::find_if(targets.begin(), targets.end(),
-                                  [&](const upstream_target& t) { return t.name == replica.name; });
-        aligned.push_back(*found);
-    }
-    auto table = std::make_shared<const routing_table>(
-        routing_table{*ring, std::move(aligned), managed_names(), generation_});
-    {
-        std::lock_guard lock(current_mutex_);
-        current_ = table;
-    }
-    ++counters_.ring_changes;
-
-    // Send to every worker; each swaps its own pointer and acknowledges by message. The
-    // count is shared, not in this frame: a late acknowledgement must find it alive.
-    auto pending = std::make_shared<std::size_t>(0);
-    runtime::reactor* home = reactor_;
-    for (auto& worker : workers_) {
-        const bool sent = worker.post([handler = worker.handler, table, home, pending] {
-            handler->adopt(table);
-            home->post([pending] { --*pending; });
-        });
-        if (sent) {
-            ++*pending; // a worker that is gone routes nothing: no acknowledgement to wait for
-        }
-    }
-    // Bounded all the same: a worker that stops after taking the message never answers.
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (*pending > 0 && std::chrono::steady_clock::now() < deadline) {
-        co_await runtime::sleep_for(1ms);
-    }
-}
-
-runtime::task<api_answer> control_plane::add(json::control_payload_result payload,
-                                             bool body_empty) {
-    if (changing_) {
-        co_return api_answer{409, failure_body("<Error> Another /add or /rm is in progress")};
-    }
-    const std::vector<std::string> names = managed_names();
-    naming_rules rules{.host_port = config_.backend == backend_kind::static_list,
-                       .max_replicas = config_.max_replicas};
-    auto planned = plan_add(payload, body_empty, names, rules,
-                            [](std::uint64_t k) { return "Server" + std::to_string(k); });
-    if (auto* failed = std::get_if<api_error>(&planned)) {
-        co_return api_answer{failed->status, failure_body(failed->message)};
-    }
-    changing_ = true;
-    const add_plan plan = std::get<add_plan>(std::move(planned));
-    std::vector<replica_record> added;
-    std::uint64_t id = next_id();
-    std::string failure;
-    int failure_status = 500;
-    for (const auto& name : plan.names) {
-        starting_[name] = false;
-    }
-    for (const auto& name : plan.names) {
-        replica_record record;
-        record.name = name;
-        record.id = id++;
-        auto spawned = co_await backend_->spawn(name, record.id);
-        if (!spawned) {
-            failure = spawned.error().message;
-            failure_status = spawned.error().http_status;
-            if (!failure.starts_with("<Error>")) {
-                failure = "<Error> Failed to start replica '" + name + "': " + failure;
-            }
+        if (!waiting || (!backend_->spawns() && now() >= deadline)) {
             break;
         }
-        record.address = *spawned;
-        record.has_address = true;
-        added.push_back(std::move(record));
+        co_await progress_.wait(backend_->spawns() ? 24h : deadline - now());
     }
-    if (failure.empty() && backend_->spawns()) {
-        for (auto& record : added) {
-            if (!co_await wait_healthy(record.address, config_.startup_timeout, record.name)) {
-                failure = starting_[record.name]
-                              ? "<Error> Replica '" + record.name + "' exited while starting"
-                              : "<Error> Replica '" + record.name + "' did not become healthy";
+    for (const initial& member : members) {
+        if (set_.find(member.name)->state != replica_state::up) {
+            log_event("warn", "replica_down", {{"name", member.name}, {"reason", "no_heartbeat"}});
+        }
+    }
+    co_return std::nullopt;
+}
+
+std::optional<std::string> control_plane::initial_failure(const replica_record& record) const {
+    if (!backend_->spawns()) {
+        return std::nullopt;
+    }
+    if (record.spawn_failures > 0) {
+        return "cannot start replica " + record.name + ": " + without_prefix(record.last_failure);
+    }
+    if (record.state == replica_state::respawning || record.respawns > 0) {
+        // It died or never answered: starting it again would only hide the problem.
+        if (record.last_failure.starts_with("no heartbeat")) {
+            return "replica " + record.name + " did not answer GET /heartbeat within " +
+                   std::to_string(config_.startup_timeout.count()) + " ms";
+        }
+        return "replica " + record.name + " failed while starting: " + record.last_failure;
+    }
+    return std::nullopt;
+}
+
+void control_plane::log_lifecycle() {
+    // The deque keeps the latest 100: more than that between two pumps is not expected,
+    // and what fell out is only not logged.
+    const auto& events = set_.events();
+    const std::uint64_t fresh =
+        std::min<std::uint64_t>(set_.events_recorded() - events_logged_, events.size());
+    events_logged_ = set_.events_recorded();
+    for (std::size_t i = events.size() - fresh; i < events.size(); ++i) {
+        const lifecycle_event& event = events[i];
+        const bool bad = event.what == "down" || event.what == "suspect";
+        const char* detail = event.what == "down" || event.what == "suspect" ? "reason"
+                             : event.what == "replaced"                      ? "by"
+                                                                             : "address";
+        log_event(bad ? "warn" : "info", "replica_" + event.what,
+                  {{"name", event.name}, {detail, event.detail}});
+    }
+}
+
+void control_plane::pump() {
+    log_lifecycle();
+    if (!stopping_) {
+        for (replica_command& command : set_.take_commands()) {
+            // Later, not now: pump() runs inside the handlers of other events.
+            switch (command.what) {
+            case replica_command::kind::spawn:
+                background_.spawn_scheduled(run_spawn(std::move(command)));
+                break;
+            case replica_command::kind::probe:
+                background_.spawn_scheduled(run_probe(std::move(command)));
+                break;
+            case replica_command::kind::stop:
+                background_.spawn_scheduled(run_stop(std::move(command)));
                 break;
             }
-            record.state = health::up;
         }
-    } else if (failure.empty()) {
-        for (auto& record : added) {
-            record.state = co_await heartbeat(record.address) ? health::up : health::down;
+    } else {
+        // Shutting down: remove_all() stops whatever runs; nothing new starts.
+        set_.take_commands();
+    }
+    if (set_.membership_version() != requested_membership_ ||
+        set_.health_version() != requested_health_) {
+        requested_membership_ = set_.membership_version();
+        requested_health_ = set_.health_version();
+        publish_needed();
+    }
+    if (armed_until_) {
+        if (auto due = set_.next_due(); due && *due < *armed_until_) {
+            timer_.ring();
         }
     }
-    if (!failure.empty()) {
-        // All or nothing: whatever this call started goes away again.
-        for (const auto& record : added) {
-            co_await backend_->remove(record.name, 1s);
-        }
-        for (const auto& name : plan.names) {
-            starting_.erase(name);
-        }
-        changing_ = false;
-        log_event("error", "add_failed", {{"error", failure}});
-        co_return api_answer{failure_status, failure_body(failure)};
-    }
-    for (const auto& name : plan.names) {
-        starting_.erase(name);
-    }
-    for (auto& record : added) {
-        log_event("info", "replica_added",
-                  {{"name", record.name}, {"address", record.address.to_string()}});
-        replicas_.push_back(std::move(record));
-    }
-    co_await publish();
-    changing_ = false;
-    co_return api_answer{200, render_replicas(managed_names())};
+    progress_.ring();
 }
 
-runtime::task<api_answer> control_plane::remove(json::control_payload_result payload,
+runtime::task<void> control_plane::run_spawn(replica_command command) {
+    auto spawned = co_await backend_->spawn(command.name, command.id);
+    if (spawned) {
+        log_event("info", "replica_started",
+                  {{"name", command.name}, {"address", spawned->to_string()}});
+        set_.spawned(command.name, command.incarnation, *spawned, now());
+    } else {
+        log_event("error", "replica_start_failed",
+                  {{"name", command.name}, {"error", spawned.error().message}});
+        spawn_status_[command.name] = spawned.error().http_status;
+        set_.spawn_failed(command.name, command.incarnation, spawned.error().message, now());
+    }
+    pump();
+}
+
+runtime::task<void> control_plane::run_probe(replica_command command) {
+    const bool passed = co_await heartbeat(command.address);
+    set_.probed(command.name, command.incarnation, passed, now());
+    pump();
+}
+
+runtime::task<void> control_plane::run_stop(replica_command command) {
+    co_await backend_->remove(command.name, command.graceful ? stop_grace : 0ms);
+    set_.stopped(command.name, command.incarnation, now());
+    pump();
+}
+
+runtime::task<bool> control_plane::heartbeat(const net::endpoint& address) {
+    const milliseconds timeout = std::min<milliseconds>(config_.heartbeat, 1s);
+    auto answer = co_await net::fetch(address, {.target = "/heartbeat"}, timeout, 4096);
+    co_return answer && answer->status == 200;
+}
+
+runtime::task<void> control_plane::timer_loop() {
+    while (!stopping_) {
+        const auto due = set_.next_due();
+        const auto start = now();
+        const auto wait = due ? std::max(*due - start, replica_set::clock::duration{0})
+                              : replica_set::clock::duration{std::chrono::hours{1}};
+        armed_until_ = start + wait;
+        co_await timer_.wait(wait);
+        armed_until_.reset();
+        if (stopping_) {
+            break;
+        }
+        set_.tick(now());
+        pump();
+    }
+}
+
+void control_plane::on_replica_exit(const std::string& name, const std::string& reason) {
+    if (stopping_) {
+        return;
+    }
+    log_event("warn", "replica_exited", {{"name", name}, {"reason", reason}});
+    set_.exited(name, reason, now());
+    pump();
+}
+
+void control_plane::report_suspect(std::string name) {
+    reactor_->post([this, name = std::move(name)] {
+        set_.suspect(name, now());
+        pump();
+    });
+}
+
+runtime::task<api_answer> control_plane::change(bool add, json::control_payload_result payload,
                                                 bool body_empty) {
-    if (changing_) {
-        co_return api_answer{409, failure_body("<Error> Another /add or /rm is in progress")};
-    }
-    const std::vector<std::string> names = managed_names();
-    auto planned = plan_remove(payload, body_empty, names, [this](std::size_t count) {
-        return std::uniform_int_distribution<std::size_t>(0, count - 1)(random_);
-    });
-    if (auto* failed = std::get_if<api_error>(&planned)) {
-        co_return api_answer{failed->status, failure_body(failed->message)};
-    }
-    changing_ = true;
-    const remove_plan plan = std::get<remove_plan>(std::move(planned));
-    std::erase_if(replicas_, [&plan](const replica_record& record) {
-        return std::find(plan.names.begin(), plan.names.end(), record.name) != plan.names.end();
-    });
-    // Routing first: once this answers, no new request reaches a removed replica. The
-    // processes stop afterwards, letting requests in flight finish.
-    co_await publish();
-    for (const auto& name : plan.names) {
-        log_event("info", "replica_removed", {{"name", name}});
-        background_.spawn(backend_->remove(name, stop_grace));
-    }
-    changing_ = false;
-    co_return api_answer{200, render_replicas(managed_names())};
-}
-
-control_plane::replica_record* control_plane::find(std::string_view name) {
-    auto found = std::find_if(replicas_.begin(), replicas_.end(),
-                              [name](const replica_record& r) { return r.name == name; });
-    return found == replicas_.end() ? nullptr : &*found;
-}
-
-std::vector<std::string> control_plane::managed_names() const {
-    std::vector<std::string> names;
-    for (const auto& record : replicas_) {
-        names.push_back(record.name);
-    }
-    return names;
-}
-
-std::uint64_t control_plane::next_id() const {
-    std::uint64_t highest = 0;
-    for (const auto& record : replicas_) {
-        highest = std::max(highest, record.id);
-    }
-    return highest + 1;
+    runtime::remote_call<api_answer> call{
+        *reactor_, calls_, [this, add, payload = std::move(payload), body_empty]() mutable {
+            return add ? this->add(std::move(payload), body_empty)
+                       : this->remove(std::move(payload), body_empty);
+        }};
+    co_return co_await call;
 }
 
 } // namespace balancer

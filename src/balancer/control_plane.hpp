@@ -1,18 +1,23 @@
 #pragma once
-// control_plane: the control thread of docs/design.md. It owns the replica table, the
-// orchestrator, the health checks and the routing tables: every membership change (/add,
-// /rm, a replica dying or failing its heartbeats, a replacement passing its first one)
-// builds a new immutable routing_table and sends it to every worker, and /add and /rm
-// answer only once every worker has acknowledged it. Workers reach it only by messages
+// control_plane: the control thread of docs/design.md. It drives the replicas' lifecycle
+// (a replica_set: a state machine without I/O) by carrying out its commands with the
+// orchestrator and the heartbeat client and feeding it back what happened; and it owns the
+// routing tables: every change (a replica up or down, /add, /rm) makes a new immutable
+// routing_table that is sent to every worker, and /add and /rm answer only once every
+// worker has acknowledged a table with their change. Waits are awaited completions: the
+// timer sleeps until the replica_set's next due time, the acknowledgements are counted
+// down, and whoever waits for progress is woken by it. Workers reach it only by messages
 // (post, remote_call). Everything below runs on the control thread unless it says
 // "thread-safe".
 
 #include <chrono>
+#include <coroutine>
 #include <cstdint>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -20,22 +25,20 @@
 
 #include "balancer/config.hpp"
 #include "balancer/control_api.hpp"
+#include "balancer/control_link.hpp"
 #include "balancer/metrics.hpp"
+#include "balancer/replica_set.hpp"
 #include "balancer/routing_table.hpp"
 #include "net/http_server.hpp"
 #include "net/unique_fd.hpp"
 #include "orchestrator/orchestrator.hpp"
+#include "runtime/alarm.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/scope.hpp"
 
 namespace balancer {
 
 class balancer_handler;
-
-struct api_answer {
-    int status = 200;
-    std::string body; // JSON
-};
 
 // How control reaches one worker: a thread-safe post (false when the worker is gone), and
 // the worker's handler.
@@ -44,11 +47,11 @@ struct worker_link {
     balancer_handler* handler = nullptr;
 };
 
-class control_plane {
+class control_plane final : public control_link {
 public:
     control_plane(const balancer_config& config,
                   std::unique_ptr<orchestrator::orchestrator> backend);
-    ~control_plane();
+    ~control_plane() override;
 
     // Starts the control thread, starts the initial replicas and waits until each has
     // passed a heartbeat. Throws runtime::startup_error on failure (nothing left running).
@@ -64,14 +67,13 @@ public:
     void stop();
     void join();
 
-    runtime::reactor& reactor() noexcept { return *reactor_; }
-    runtime::scope& scope() noexcept { return calls_; }
-
     // Control thread: the control API.
     runtime::task<api_answer> add(json::control_payload_result payload, bool body_empty);
     runtime::task<api_answer> remove(json::control_payload_result payload, bool body_empty);
-    // Control thread: a worker saw a connect error or reset from `name`: probe it now.
-    void report_suspect(std::string name);
+    // control_link, from a worker's thread.
+    void report_suspect(std::string name) override;
+    runtime::task<api_answer> change(bool add, json::control_payload_result payload,
+                                     bool body_empty) override;
     // Control thread: admin answers.
     runtime::task<std::string> metrics_text();
     std::string ring_json() const;
@@ -79,58 +81,79 @@ public:
 
 private:
     static constexpr std::chrono::milliseconds stop_grace{10'000};
-    static constexpr std::chrono::milliseconds probe_interval{20};
-    static constexpr std::chrono::milliseconds max_backoff{5'000};
 
-    enum class health : std::uint8_t { starting, up, down };
-    struct replica_record {
-        std::string name;
-        std::uint64_t id = 0;
-        net::endpoint address{};
-        bool has_address = false;
-        health state = health::starting;
-        int failures = 0;
-        bool probing = false;
-        bool respawning = false;
-        std::uint64_t respawns = 0;
-        std::chrono::milliseconds backoff{0};
-    };
-
-    runtime::task<void> run(std::promise<void>* started);
+    runtime::task<void> run();
     runtime::task<void> serve_admin(int listen_fd);
-    runtime::task<bool> start_initial();
-    runtime::task<void> health_loop();
-    runtime::task<void> check(std::string name);
+    // Adopts, adds the initial members and waits for them; the start-up error, if any.
+    runtime::task<std::optional<std::string>> start_initial();
+    std::optional<std::string> initial_failure(const replica_record& record) const;
+
+    // Carries out the replica_set's commands, asks for a table when routing changed, moves
+    // the timer earlier when needed and wakes whoever waits for progress. Called after
+    // every event fed to the replica_set.
+    void pump();
+    // Logs the lifecycle events recorded since the last call (event=replica_up, ...).
+    void log_lifecycle();
+    runtime::task<void> run_spawn(replica_command command);
+    runtime::task<void> run_probe(replica_command command);
+    runtime::task<void> run_stop(replica_command command);
     runtime::task<bool> heartbeat(const net::endpoint& address);
-    // Polls GET /heartbeat until it passes (true), `within` runs out, or the replica called
-    // `name` exits meanwhile (false at once).
-    runtime::task<bool> wait_healthy(net::endpoint address, std::chrono::milliseconds within,
-                                     std::string name = {});
-    runtime::task<void> respawn(std::string name, std::string reason);
-    runtime::task<void> publish();
-    runtime::task<worker_metrics> collect_metrics();
+    // Sleeps until the replica_set's next due time, ticks it, and again (until stopping).
+    runtime::task<void> timer_loop();
     void on_replica_exit(const std::string& name, const std::string& reason);
-    void mark_down(replica_record& record, std::string_view reason);
-    replica_record* find(std::string_view name);
-    std::vector<std::string> managed_names() const;
-    std::uint64_t next_id() const;
+    // The /add in progress: waits until each of `names` is ready or one failed.
+    runtime::task<std::optional<api_answer>> await_joined(const std::vector<std::string>& names);
+
+    // Publication: one coroutine sends tables in order, each once every worker has
+    // acknowledged the one before (within 5 s). publish_needed() asks for a new one;
+    // published(request) completes once a table built after that request is acknowledged.
+    std::uint64_t publish_needed();
+    runtime::task<void> publisher();
+    runtime::task<void> send_table(std::shared_ptr<const routing_table> table);
+    std::shared_ptr<const routing_table> build_table();
+    runtime::task<void> published(std::uint64_t request);
+
+    runtime::task<worker_metrics> collect_metrics();
+    naming_rules rules() const;
+    // The answer when no /add or /rm may start now (stopping, or another in progress).
+    std::optional<api_answer> refuse_change() const;
+    replica_set::time_point now() const { return replica_set::clock::now(); }
 
     balancer_config config_;
     std::unique_ptr<orchestrator::orchestrator> backend_;
     std::thread thread_;
+    std::promise<void> started_; // lives with *this: the thread may report after start()
+    bool announced_ = false;
     runtime::reactor* reactor_ = nullptr;
-    std::vector<replica_record> replicas_;
+    replica_set set_;
     std::vector<worker_link> workers_;
     runtime::scope calls_;
     runtime::scope background_;
     bool stopping_ = false;
     bool changing_ = false; // an /add or /rm is in progress: one at a time
-    std::uint64_t generation_ = 0;
-    // Replicas being started by /add (not in the table yet): name -> exited meanwhile.
-    std::map<std::string, bool> starting_;
-    control_metrics counters_;
     std::mt19937_64 random_{std::random_device{}()};
-    std::string startup_error_;
+    // Why a replica joining through /add could not be started, and the status to answer.
+    std::map<std::string, int, std::less<>> spawn_status_;
+    std::uint64_t events_logged_ = 0;
+
+    runtime::alarm timer_;                               // the timer loop's sleep
+    std::optional<replica_set::time_point> armed_until_; // ... while it sleeps
+    runtime::alarm progress_;                            // start-up and /add wait on it
+    runtime::alarm stop_;                                // run() waits on it until stop()
+
+    // Publication state. Tables are built from set_ when the publisher gets to them, so a
+    // burst of changes makes one table, not one each.
+    std::uint64_t generation_ = 0;
+    std::uint64_t requested_ = 0; // publication requests made
+    std::uint64_t built_ = 0;     // the request the latest table was built after
+    std::uint64_t acked_ = 0;     // ... and the one every worker acknowledged last
+    std::uint64_t requested_membership_ = ~0ULL;
+    std::uint64_t requested_health_ = ~0ULL;
+    std::uint64_t ring_membership_ = ~0ULL; // the membership version ring_ was built from
+    std::shared_ptr<const hashing::ring_snapshot> ring_;
+    runtime::alarm publisher_wake_;
+    std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> publication_waiters_;
+    std::uint64_t ring_changes_ = 0;
 
     std::unique_ptr<net::request_handler> admin_handler_;
     std::unique_ptr<net::http_server> admin_server_;

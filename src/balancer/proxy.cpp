@@ -6,7 +6,6 @@
 #include <cerrno>
 
 #include "balancer/balancer_handler.hpp"
-#include "balancer/control_plane.hpp"
 #include "balancer/key_source.hpp"
 #include "balancer/respond.hpp"
 #include "http/hop_by_hop.hpp"
@@ -117,21 +116,24 @@ runtime::task<bool> balancer_handler::read_ahead(net::request_context& request,
 replica_slot* balancer_handler::pick(const hashing::request_key& key, const replica_slot* after) {
     const hashing::ring_snapshot& ring = *table_->ring;
     const hashing::replica_loads loads{loads_, loads_total_};
+    // Health at pick time: replicas that are down are skipped, their keys go to their next
+    // choice, and no other key moves (docs/design.md, "Routing").
+    const std::span<const std::uint8_t> routable = table_->routable;
     std::size_t index = hashing::ring_snapshot::no_replica;
     if (after == nullptr) {
-        index = ring.lookup(key, loads);
+        index = ring.lookup(key, loads, routable);
     } else if (const std::size_t previous = ring.find(after->target().name);
                previous != hashing::ring_snapshot::no_replica) {
-        index = ring.lookup_excluding(key, previous, loads);
+        index = ring.lookup_excluding(key, previous, loads, routable);
     } else {
         // The replica tried first left the table meanwhile: the key's first choice now.
-        index = ring.lookup(key, loads);
+        index = ring.lookup(key, loads, routable);
     }
     return index == hashing::ring_snapshot::no_replica ? nullptr : slots_[index].get();
 }
 
 runtime::task<void> balancer_handler::proxy(net::request_context& request) {
-    if (table_->ring->empty()) {
+    if (table_->ring->empty() || !table_->any_routable) {
         ++metrics_.no_replica;
         respond_failure(request, 503, "<Error> No replicas available");
         co_return;
@@ -200,10 +202,7 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
             co_return;
         }
         ++counters.by_class[0];
-        control_plane* control = &control_;
-        control_.reactor().post([control, name = slot->target().name]() mutable {
-            control->report_suspect(std::move(name));
-        });
+        control_.report_suspect(slot->target().name);
         if (tries++ == 0 && result == attempt_result::unreachable && !aborting_) {
             // The next distinct replica of the key, if there is one.
             if (replica_slot* next = pick(key, slot); next != nullptr && next != slot) {
@@ -395,6 +394,7 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
         }
         if (event.what == net::response_event::kind::failed) {
             co_await connection.close();
+            control_.report_suspect(target.name); // a replica killed mid-answer, say
             if (!flushed) {
                 // Nothing reached the client yet: answer 502 instead of a torn response.
                 request.out.resize(mark);

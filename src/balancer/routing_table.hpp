@@ -1,12 +1,14 @@
 #pragma once
-// routing_table: what a worker routes by, built by the control thread and shared
-// immutable with every worker (docs/design.md, "Threading
-// model"). It pairs the hashing ring snapshot
-// (replicas in rotation: healthy ones) with their addresses, and carries the full list of
-// managed replicas for /rep, so a worker answers /rep and routes without asking control.
+// routing_table: what a worker routes by, built by the control thread and shared immutable
+// with every worker (docs/design.md, "Threading model"). It pairs the hashing ring snapshot of
+// the configured members with their addresses and with which of them may be picked now
+// (health at pick time, docs/design.md "Routing"), and carries the names /rep lists, so a
+// worker answers /rep and routes without asking control. A health change or a new address
+// makes a new table that shares the previous one's ring; only /add and /rm build a new ring.
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +26,10 @@ struct upstream_target {
 struct routing_table {
     std::shared_ptr<const hashing::ring_snapshot> ring; // never null
     std::vector<upstream_target> targets;               // aligned with ring->replicas()
-    std::vector<std::string> managed;                   // every replica lbd manages, for /rep
+    // One byte per replica of the ring: 1 when it may be picked (up, with an address).
+    std::vector<std::uint8_t> routable;
+    bool any_routable = false;
+    std::vector<std::string> listed; // /rep: the replicas that serve
     std::uint64_t generation = 0;
 };
 

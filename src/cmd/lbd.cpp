@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -35,7 +36,9 @@ int usage_error(const std::string& message) {
 
 std::unique_ptr<orchestrator::orchestrator> make_backend(const balancer::balancer_config& config) {
     if (config.backend == balancer::backend_kind::static_list) {
-        return std::make_unique<orchestrator::static_orchestrator>();
+        return std::make_unique<orchestrator::static_orchestrator>(
+            std::set<std::string, std::less<>>(config.upstreams.begin(), config.upstreams.end()),
+            config.allow_dns_upstreams);
     }
     if (config.backend == balancer::backend_kind::process) {
         return std::make_unique<orchestrator::process_orchestrator>(config.replica_binary);
@@ -87,6 +90,13 @@ int main(int argc, char** argv) {
         return 0;
     }
     const balancer::balancer_config config = std::move(parsed->config);
+    if (!config.listen.is_local() && config.admin_token.empty()) {
+        balancer::log_event(
+            "warn", "control_api_open",
+            {{"listen", config.listen.to_string()},
+             {"detail", "anyone who reaches this address can /add and /rm replicas: set "
+                        "--admin-token (and --control-from) or listen on 127.0.0.1"}});
+    }
 
     std::signal(SIGPIPE, SIG_IGN);
     try {

@@ -1,14 +1,21 @@
 #include "cmd/lbd_options.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <optional>
+
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "balancer/key_source.hpp"
+#include "cmd/cli_help.hpp"
+#include "hashing/membership.hpp"
 #include "hashing/ring_params.hpp"
+#include "net/cidr.hpp"
 #include "net/endpoint.hpp"
 
 namespace cmd {
@@ -30,6 +37,9 @@ struct raw_flags {
     std::string backend = "process";
     std::string replica_bin;
     std::vector<std::string> upstreams;
+    std::vector<long> replica_weights;
+    std::vector<std::string> control_from;
+    std::vector<std::string> balancer_names{"lbd"};
     std::string docker_socket = "/var/run/docker.sock";
     std::string hash = "maglev";
     std::string probe = "linear";
@@ -61,95 +71,50 @@ std::string default_replica_binary(const char* argv0) {
     return (self.parent_path() / "lb-replica").string();
 }
 
-// A CLI11 check: a power of two in [low, high] (buffer ring sizes).
-CLI::Validator power_of_two(long low, long high) {
-    return CLI::Validator(
-        [low, high](std::string& text) -> std::string {
-            long value = 0;
-            if (!CLI::detail::lexical_cast(text, value) || value < low || value > high ||
-                (value & (value - 1)) != 0) {
-                return "Value " + text + " is not a power of two from " + std::to_string(low) +
-                       " to " + std::to_string(high);
-            }
-            return {};
-        },
-        "POWER OF 2");
+// --upstream HOST:PORT[=W] and --replica-weights into the config; the error, if any.
+std::optional<std::string> read_membership(const raw_flags& raw,
+                                           balancer::balancer_config& config) {
+    const bool static_backend = config.backend == balancer::backend_kind::static_list;
+    if (!static_backend && !raw.upstreams.empty()) {
+        return "--upstream needs --backend static";
+    }
+    if (static_backend && raw.upstreams.empty()) {
+        return "--backend static needs at least one --upstream HOST:PORT";
+    }
+    if (static_backend && !raw.replica_weights.empty()) {
+        return "--replica-weights: give static upstreams their weights as --upstream HOST:PORT=W";
+    }
+    for (const auto& upstream : raw.upstreams) {
+        const auto equals = upstream.rfind('=');
+        const std::string name = upstream.substr(0, equals);
+        long weight = 1;
+        if (equals != std::string::npos &&
+            (!CLI::detail::lexical_cast(upstream.substr(equals + 1), weight) || weight < 1 ||
+             weight > static_cast<long>(hashing::max_weight))) {
+            return "--upstream '" + upstream + "': the weight must be 1 to " +
+                   std::to_string(hashing::max_weight);
+        }
+        // Names the operator chose are resolved here, once, at start-up.
+        auto where = net::endpoint::parse(name);
+        if (!where || where->port() == 0) {
+            return "--upstream '" + upstream + "' is not HOST:PORT";
+        }
+        if (std::find(config.upstreams.begin(), config.upstreams.end(), name) !=
+            config.upstreams.end()) {
+            return "--upstream '" + name + "' is given twice";
+        }
+        config.upstreams.push_back(name);
+        config.weights.push_back(static_cast<std::uint32_t>(weight));
+    }
+    if (raw.replica_weights.size() > config.replicas) {
+        return "--replica-weights: " + std::to_string(raw.replica_weights.size()) +
+               " weights for " + std::to_string(config.replicas) + " replicas (--replicas)";
+    }
+    for (const long weight : raw.replica_weights) {
+        config.weights.push_back(static_cast<std::uint32_t>(weight));
+    }
+    return std::nullopt;
 }
-
-// --help: "  --name TYPE   help (env NAME; default D)", the help wrapped to 100 columns.
-class help_formatter final : public CLI::Formatter {
-public:
-    help_formatter() { column_width(32); }
-
-    // The type name without what the checks add to it ("N:INT in [1 - 256]" is "N").
-    std::string make_option_opts(const CLI::Option* option) const override {
-        if (option->get_type_size() == 0) {
-            return {};
-        }
-        const std::string type = option->get_type_name();
-        std::size_t end = type.size();
-        for (const char* added : {":INT", ":FLOAT", ":{", ":POWER", ":NONNEGATIVE"}) {
-            end = std::min(end, type.find(added));
-        }
-        return " " + type.substr(0, end);
-    }
-
-    std::string make_option_desc(const CLI::Option* option) const override {
-        std::string text = option->get_description();
-        std::string notes = allowed_range(option->get_type_name());
-        if (!option->get_envname().empty()) {
-            notes += (notes.empty() ? "" : "; ") + std::string("env ") + option->get_envname();
-        }
-        if (!option->get_default_str().empty()) {
-            notes +=
-                (notes.empty() ? "" : "; ") + std::string("default ") + option->get_default_str();
-        }
-        if (!notes.empty()) {
-            text += " (" + notes + ")";
-        }
-        return wrap(text, 100 - get_column_width());
-    }
-
-private:
-    // "N:INT in [1 - 256]" gives "1 to 256"; "N:POWER OF 2" gives "a power of two".
-    static std::string allowed_range(const std::string& type) {
-        const auto in = type.find(" in [");
-        if (in != std::string::npos) {
-            const std::string range = type.substr(in + 5, type.size() - in - 6);
-            const auto dash = range.find(" - ");
-            return range.substr(0, dash) + " to " + range.substr(dash + 3);
-        }
-        if (type.find("POWER OF 2") != std::string::npos) {
-            return "a power of two";
-        }
-        return {};
-    }
-
-    // Breaks at spaces so that no line is longer than `width` (a longer word stands alone).
-    static std::string wrap(const std::string& text, std::size_t width) {
-        std::string out;
-        std::size_t line = 0;
-        std::size_t start = 0;
-        while (start < text.size()) {
-            std::size_t end = text.find(' ', start);
-            if (end == std::string::npos) {
-                end = text.size();
-            }
-            const std::size_t word = end - start;
-            if (line > 0 && line + 1 + word > width) {
-                out += '\n';
-                line = 0;
-            } else if (line > 0) {
-                out += ' ';
-                ++line;
-            }
-            out.append(text, start, word);
-            line += word;
-            start = end + 1;
-        }
-        return out;
-    }
-};
 
 } // namespace
 
@@ -197,10 +162,19 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     option("--replica-bin", raw.replica_bin, "LB_REPLICA_BIN", "PATH", "the replica program")
         ->default_str("lb-replica beside lbd");
     app.add_option("--upstream", raw.upstreams,
-                   "a static upstream; repeat it (comma-separated in the environment)")
+                   "a static upstream with its weight (1 to 1000, default 1); repeat it "
+                   "(comma-separated in the environment)")
         ->envname("LB_UPSTREAMS")
-        ->type_name("HOST:PORT")
+        ->type_name("HOST:PORT[=W]")
         ->delimiter(',')
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--replica-weights", raw.replica_weights,
+                   "weights of the initial replicas Server1, Server2, ... (1 to 1000; the "
+                   "ones not given are 1)")
+        ->envname("LB_REPLICA_WEIGHTS")
+        ->type_name("W,W,...")
+        ->delimiter(',')
+        ->check(CLI::Range(1L, static_cast<long>(hashing::max_weight)))
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     option("--docker-socket", raw.docker_socket, "LB_DOCKER_SOCKET", "PATH",
            "the Docker (or Podman) API socket");
@@ -312,6 +286,26 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
            "/metrics, /ring, /stats; \"off\" disables");
     option("--admin-token", config.admin_token, "LB_ADMIN_TOKEN", "TOKEN",
            "require \"Authorization: Bearer TOKEN\" on /add and /rm");
+    app.add_option("--control-from", raw.control_from,
+                   "answer /add and /rm only to clients in this network, else 403; repeat it "
+                   "(comma-separated in the environment; default: any client)")
+        ->envname("LB_CONTROL_FROM")
+        ->type_name("CIDR")
+        ->delimiter(',')
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_flag("--allow-dns-upstreams", config.allow_dns_upstreams,
+                 "static backend: /add may name upstreams by DNS name (resolved off the "
+                 "control thread, 2 s at most); without it, IP addresses only")
+        ->envname("LB_ALLOW_DNS_UPSTREAMS");
+    app.add_option("--balancer-name", raw.balancer_names,
+                   "a name lbd itself has on the replicas' network (a compose service or "
+                   "network alias), refused as an /add hostname; repeat it (the host name is "
+                   "refused too)")
+        ->envname("LB_BALANCER_NAMES")
+        ->type_name("NAME")
+        ->delimiter(',')
+        ->default_str("lbd")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
     try {
         app.parse(argc, argv);
@@ -355,19 +349,26 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     }
     config.replica_binary =
         raw.replica_bin.empty() ? default_replica_binary(argv[0]) : raw.replica_bin;
-    config.upstreams = raw.upstreams;
-    if (config.backend == balancer::backend_kind::static_list) {
-        if (config.upstreams.empty()) {
-            return std::unexpected("--backend static needs at least one --upstream HOST:PORT");
+    if (auto failed = read_membership(raw, config)) {
+        return std::unexpected(*failed);
+    }
+    for (const auto& text : raw.control_from) {
+        if (text.empty()) {
+            continue; // LB_CONTROL_FROM= (compose passes it through empty)
         }
-        for (const auto& upstream : config.upstreams) {
-            auto where = net::endpoint::parse(upstream);
-            if (!where || where->port() == 0) {
-                return std::unexpected("--upstream '" + upstream + "' is not HOST:PORT");
-            }
+        auto network = net::cidr::parse(text);
+        if (!network) {
+            return std::unexpected("--control-from: " + network.error());
         }
-    } else if (!config.upstreams.empty()) {
-        return std::unexpected("--upstream needs --backend static");
+        config.control_from.push_back(*network);
+    }
+    for (const auto& name : raw.balancer_names) {
+        if (!name.empty()) {
+            config.own_names.push_back(name);
+        }
+    }
+    if (char host[256] = {}; gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') {
+        config.own_names.emplace_back(host);
     }
     config.ring.algorithm = *hashing::parse_algorithm(raw.hash);
     config.ring.probe = *hashing::parse_probe(raw.probe);

@@ -1,5 +1,8 @@
 #include "hashing/slot_ring.hpp"
 
+#include <algorithm>
+#include <numeric>
+
 #include "hashing/hash_range.hpp"
 
 #include <string>
@@ -58,7 +61,13 @@ std::expected<slot_ring, error> slot_ring::build_spec(std::span<const replica_in
                                          .append(" slots")});
     }
     std::vector<std::uint32_t> owner(slots, empty_slot);
-    for (std::size_t r = 0; r < replicas.size(); ++r) {
+    // Placed in id order, not membership order: a collision goes to the lower id, so every
+    // balancer given the same members builds the same ring however it learnt them.
+    std::vector<std::uint32_t> by_id(replicas.size());
+    std::iota(by_id.begin(), by_id.end(), 0U);
+    std::sort(by_id.begin(), by_id.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return replicas[a].id < replicas[b].id; });
+    for (const std::uint32_t r : by_id) {
         for (std::uint32_t j = 0; j < vnodes * replicas[r].weight; ++j) {
             const std::uint32_t home = spec_vnode_slot(replicas[r].id, j, slots);
             std::uint32_t placed = empty_slot;

@@ -75,6 +75,25 @@ control_payload_result control_payload_parser::parse(std::string_view body) {
                 names.emplace_back(name);
             }
             result.payload.hostnames = std::move(names);
+        } else if (field.key == "weights") {
+            if (result.payload.weights) {
+                return failure("<Error> 'weights' is given more than once");
+            }
+            simdjson::dom::array list;
+            if (field.value.get_array().get(list) != simdjson::SUCCESS) {
+                return failure("<Error> 'weights' must be a list of positive integers");
+            }
+            std::vector<std::uint64_t> weights;
+            weights.reserve(list.size());
+            for (simdjson::dom::element item : list) {
+                std::uint64_t weight = 0;
+                if (!item.is_uint64() || item.get_uint64().get(weight) != simdjson::SUCCESS ||
+                    weight == 0) {
+                    return failure("<Error> 'weights' must be a list of positive integers");
+                }
+                weights.push_back(weight);
+            }
+            result.payload.weights = std::move(weights);
         }
     }
     return result;

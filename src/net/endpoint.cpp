@@ -21,6 +21,17 @@ int endpoint::port() const noexcept {
     return 0;
 }
 
+bool endpoint::is_local() const noexcept {
+    if (family() == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (family() == AF_INET6) {
+        return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr);
+    }
+    return family() == AF_UNIX;
+}
+
 std::string endpoint::to_string() const {
     char text[INET6_ADDRSTRLEN] = {};
     if (family() == AF_INET) {
@@ -44,7 +55,9 @@ std::string endpoint::to_string() const {
     return "unknown";
 }
 
-std::expected<endpoint, std::string> endpoint::parse(std::string_view text, int default_port) {
+namespace {
+std::expected<endpoint, std::string> parse_text(std::string_view text, int default_port,
+                                                bool resolve) {
     endpoint out;
     if (text.starts_with("unix:")) {
         const std::string_view path = text.substr(5);
@@ -92,17 +105,30 @@ std::expected<endpoint, std::string> endpoint::parse(std::string_view text, int 
     }
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
+    hints.ai_flags = AI_NUMERICSERV | (resolve ? 0 : AI_NUMERICHOST);
     addrinfo* found = nullptr;
     const std::string host_string(host);
     const std::string port_string = std::to_string(port);
     if (int rc = getaddrinfo(host_string.c_str(), port_string.c_str(), &hints, &found); rc != 0) {
+        if (!resolve && rc == EAI_NONAME) {
+            return std::unexpected("'" + host_string + "' is not an IP address");
+        }
         return std::unexpected("cannot resolve '" + host_string + "': " + gai_strerror(rc));
     }
     std::memcpy(&out.storage, found->ai_addr, found->ai_addrlen);
     out.length = found->ai_addrlen;
     freeaddrinfo(found);
     return out;
+}
+} // namespace
+
+std::expected<endpoint, std::string> endpoint::parse(std::string_view text, int default_port) {
+    return parse_text(text, default_port, true);
+}
+
+std::expected<endpoint, std::string> endpoint::parse_numeric(std::string_view text,
+                                                             int default_port) {
+    return parse_text(text, default_port, false);
 }
 
 std::expected<endpoint, std::string> endpoint::of_socket(int fd) {

@@ -20,6 +20,8 @@ struct endpoint {
     sockaddr* address() noexcept { return reinterpret_cast<sockaddr*>(&storage); }
     // The port of an IP endpoint, 0 for Unix sockets.
     int port() const noexcept;
+    // 127.0.0.0/8, ::1 or a Unix socket: reachable from this machine only.
+    bool is_local() const noexcept;
     // "127.0.0.1:8080", "[::1]:80", "unix:/run/x.sock".
     std::string to_string() const;
 
@@ -27,6 +29,9 @@ struct endpoint {
     // Returns an error message saying what is wrong. Name resolution may block: start-up
     // and control paths only.
     static std::expected<endpoint, std::string> parse(std::string_view text, int default_port = -1);
+    // The same without name resolution (never blocks): IP addresses and Unix paths only.
+    static std::expected<endpoint, std::string> parse_numeric(std::string_view text,
+                                                              int default_port = -1);
     // Same family, address and port (or path): the bytes of the socket address.
     bool operator==(const endpoint& other) const noexcept {
         return length == other.length && std::memcmp(&storage, &other.storage, length) == 0;

@@ -332,6 +332,7 @@ docker_api::list(const std::vector<std::string>& labels, const std::string& netw
 }
 
 runtime::task<docker_error> docker_api::follow_events(const std::vector<std::string>& labels,
+                                                      const std::string& since,
                                                       event_handler on_event, int* stream_fd,
                                                       const bool* stop) {
     auto connection = co_await net::client_connection::open(socket_, call_timeout);
@@ -357,8 +358,11 @@ runtime::task<docker_error> docker_api::follow_events(const std::vector<std::str
         writer.value(label);
     }
     writer.end_array().end_object();
-    std::string wire = "GET " + prefix_ + "/events?filters=" + url_encode(filter) +
-                       " HTTP/1.1\r\nHost: docker\r\n\r\n";
+    std::string target = prefix_ + "/events?filters=" + url_encode(filter);
+    if (!since.empty()) {
+        target += "&since=" + url_encode(since);
+    }
+    std::string wire = "GET " + target + " HTTP/1.1\r\nHost: docker\r\n\r\n";
     connection->expect_response_to(http::method::get);
     *stream_fd = connection->fd();
     if (const int sent = co_await connection->send(wire, call_timeout); sent < 0) {
@@ -400,7 +404,15 @@ runtime::task<docker_error> docker_api::follow_events(const std::vector<std::str
             }
             std::map<std::string, std::string> attributes;
             read_labels(doc["Actor"]["Attributes"], attributes);
-            on_event(std::string(action), std::string(id), attributes);
+            std::string time;
+            if (std::int64_t nanos = 0;
+                doc["timeNano"].get_int64().get(nanos) == simdjson::SUCCESS) {
+                time = std::to_string(nanos / 1'000'000'000) + "." + [&] {
+                    std::string fraction = std::to_string(nanos % 1'000'000'000);
+                    return std::string(9 - fraction.size(), '0') + fraction;
+                }();
+            }
+            on_event(std::string(action), std::string(id), attributes, time);
         });
     }
     *stream_fd = -1;

@@ -65,15 +65,17 @@ public:
     runtime::task<docker_result<std::vector<container_info>>>
     list(const std::vector<std::string>& labels, const std::string& network);
 
-    // Follows GET /events for containers with `labels`; calls on_event(action, container
-    // id, attributes) per event until the stream ends or fails (then returns the error), or
-    // until *stop is set. `stream_fd` receives the connection's fd while it is open, so that
-    // the caller can shut it down.
+    // Follows GET /events for containers with `labels`, from `since` (the daemon's
+    // "seconds.nanoseconds"; empty: from now); calls on_event(action, container id,
+    // attributes, the event's time as "seconds.nanoseconds") per event until the stream
+    // ends or fails (then returns the error), or until *stop is set. `stream_fd` receives
+    // the connection's fd while it is open, so that the caller can shut it down.
     using event_handler = std::function<void(const std::string& action, const std::string& id,
-                                             const std::map<std::string, std::string>& attributes)>;
+                                             const std::map<std::string, std::string>& attributes,
+                                             const std::string& time)>;
     runtime::task<docker_error> follow_events(const std::vector<std::string>& labels,
-                                              event_handler on_event, int* stream_fd,
-                                              const bool* stop);
+                                              const std::string& since, event_handler on_event,
+                                              int* stream_fd, const bool* stop);
 
     const std::string& version_prefix() const noexcept { return prefix_; }
     // True when connect() found Podman's compatible service rather than Docker.

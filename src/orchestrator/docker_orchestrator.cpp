@@ -137,7 +137,10 @@ docker_orchestrator::spawn(std::string name, std::uint64_t id) {
     if (!created) {
         co_return std::unexpected(failure_of(created.error()));
     }
-    // From here on, a failure removes the container: nothing is left half-created.
+    // Known from now on, so that a die while it starts is heard (the replica set acts on it
+    // once this spawn answers). From here on, a failure removes the container: nothing is
+    // left half-created.
+    containers_[name] = container{*created, {}};
     std::optional<docker_error> failure;
     if (auto started = co_await api_.start(*created); !started) {
         failure = started.error();
@@ -154,9 +157,14 @@ docker_orchestrator::spawn(std::string name, std::uint64_t id) {
         }
     }
     if (failure) {
+        if (auto found = containers_.find(name);
+            found != containers_.end() && found->second.id == *created) {
+            containers_.erase(found);
+        }
         co_await api_.remove(*created);
         co_return std::unexpected(failure_of(*failure));
     }
+    // Recorded again even if it died meanwhile: remove() then cleans up the dead container.
     containers_[name] = container{*created, *where};
     co_return *where;
 }
@@ -167,8 +175,8 @@ runtime::task<void> docker_orchestrator::remove(std::string name, std::chrono::m
         co_return;
     }
     container gone = found->second;
-    found->second.removing = true;
     containers_.erase(found);
+    reported_.erase(gone.id);
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(grace);
     if (seconds.count() > 0) {
         co_await api_.stop(gone.id, seconds);
@@ -195,34 +203,31 @@ runtime::task<void> docker_orchestrator::remove_all(std::chrono::milliseconds gr
 
 runtime::task<void> docker_orchestrator::follow_events() {
     std::chrono::milliseconds backoff = 100ms;
+    // Where a reconnection resumes: the last event's time, or when the first stream opened,
+    // so that what happened while the stream was down is replayed, not lost.
+    std::string resume;
+    bool first = true;
     while (!stopping_) {
+        if (first) {
+            const auto now = std::chrono::system_clock::now().time_since_epoch();
+            resume = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+        }
+        // Named, not a temporary: g++ 12 mishandles a conditional's temporary in co_await.
+        const std::string since = first ? std::string{} : resume;
         docker_error ended = co_await api_.follow_events(
-            instance_filter(),
-            [this](const std::string& action, const std::string& id,
-                   const std::map<std::string, std::string>& attributes) {
-                if (action != "die" && action != "oom") {
-                    return;
+            instance_filter(), since,
+            [this, &resume](const std::string& action, const std::string& id,
+                            const std::map<std::string, std::string>& attributes,
+                            const std::string& time) {
+                if (!time.empty()) {
+                    resume = time;
                 }
-                const auto name = attributes.find(label_name);
-                if (name == attributes.end()) {
-                    return;
-                }
-                // By id, not by name: a late event of a removed container must not take
-                // down its replacement of the same name.
-                auto found = containers_.find(name->second);
-                if (found == containers_.end() || found->second.removing ||
-                    found->second.id != id) {
-                    return;
-                }
-                containers_.erase(found);
-                if (exit_handler_) {
-                    const auto code = attributes.find("exitCode");
-                    const bool killed =
-                        action == "oom" || (code != attributes.end() && code->second == "137");
-                    exit_handler_(name->second, killed ? "killed" : "exited");
+                if (action == "die" || action == "oom") {
+                    on_death(action, id, attributes);
                 }
             },
             &events_fd_, &stopping_);
+        first = false;
         if (stopping_) {
             break;
         }
@@ -230,6 +235,25 @@ runtime::task<void> docker_orchestrator::follow_events() {
         co_await runtime::sleep_for(backoff).with_cancel(&events_backoff_);
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
         (void)ended;
+    }
+}
+
+void docker_orchestrator::on_death(const std::string& action, const std::string& id,
+                                   const std::map<std::string, std::string>& attributes) {
+    const auto name = attributes.find(label_name);
+    if (name == attributes.end()) {
+        return;
+    }
+    // By id, not by name: a late event of a removed container must not take down its
+    // replacement of the same name; and once per container (a replay repeats events).
+    auto found = containers_.find(name->second);
+    if (found == containers_.end() || found->second.id != id || !reported_.insert(id).second) {
+        return;
+    }
+    if (exit_handler_) {
+        const auto code = attributes.find("exitCode");
+        const bool killed = action == "oom" || (code != attributes.end() && code->second == "137");
+        exit_handler_(name->second, killed ? "killed" : "exited");
     }
 }
 

@@ -2,7 +2,8 @@
 // docker_orchestrator: replicas as containers, through the Docker Engine API over its Unix
 // socket (docker_api). Containers carry labels (managed by lbd, instance, name, id), the
 // replica's name as container name, hostname and network alias, and SERVER_ID. A follower
-// of GET /events hears a replica die at once and reconnects when the daemon restarts.
+// of GET /events hears a replica die at once (also while it is being started) and, when the
+// daemon restarts, reconnects from the last event it saw (since=), so no death is lost.
 // A restarted lbd adopts the running containers of its instance and removes its stopped
 // ones. Control thread only.
 
@@ -45,11 +46,12 @@ public:
 private:
     struct container {
         std::string id;
-        net::endpoint address;
-        bool removing = false;
+        net::endpoint address; // unset while it starts
     };
     runtime::task<std::optional<docker_error>> ready();
     runtime::task<void> follow_events();
+    void on_death(const std::string& action, const std::string& id,
+                  const std::map<std::string, std::string>& attributes);
     std::map<std::string, std::string> labels_for(const std::string& name, std::uint64_t id) const;
     std::vector<std::string> instance_filter() const;
     std::expected<net::endpoint, std::string> replica_endpoint(const std::string& address) const;
@@ -62,6 +64,7 @@ private:
     runtime::cancel_slot events_backoff_;
     std::map<std::string, container> containers_;
     std::map<std::string, container> adopted_;
+    std::set<std::string> reported_; // ids of containers whose death was reported
     exit_handler exit_handler_;
     runtime::scope background_;
 };

@@ -54,6 +54,7 @@ runtime::task<void> process_orchestrator::watch(process_orchestrator* self, std:
                                                 std::shared_ptr<child> watched) {
     const runtime::exit_status status = co_await watched->process.wait();
     watched->exited = true;
+    watched->reaped.ring();
     if (watched->removing) {
         co_return;
     }
@@ -78,15 +79,15 @@ runtime::task<void> process_orchestrator::remove(std::string name,
         stopping->removing = true;
         stopping->process.send_signal(SIGTERM);
     }
-    // The watcher reaps the child; poll its flag (control plane, a few wake-ups at most).
+    // The watcher reaps the child and rings: wait for that, a hard stop after `grace`.
     const auto deadline = std::chrono::steady_clock::now() + grace;
     while (!stopping->exited && std::chrono::steady_clock::now() < deadline) {
-        co_await runtime::sleep_for(10ms);
+        co_await stopping->reaped.wait(deadline - std::chrono::steady_clock::now());
     }
     if (!stopping->exited) {
         stopping->process.send_signal(SIGKILL);
         while (!stopping->exited) {
-            co_await runtime::sleep_for(5ms);
+            co_await stopping->reaped.wait(std::chrono::seconds{1});
         }
     }
 }

@@ -3,7 +3,8 @@
 // 127.0.0.1:0 itself and hands the listening socket to the child as fd 3 (LISTEN_FDS=1),
 // so there is no port race and the address is known before the child runs. Children get
 // PR_SET_PDEATHSIG: none outlives lbd, even after kill -9 of lbd. Each child's pidfd is
-// awaited on the control thread, so an exit is reported at once.
+// awaited on the control thread, so an exit is reported at once, and remove() waits for
+// that same exit (no polling).
 // NOTE: launch only from the control thread, which lives as long as lbd (the death
 // signal follows the forking thread).
 
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "orchestrator/orchestrator.hpp"
+#include "runtime/alarm.hpp"
 #include "runtime/child_process.hpp"
 #include "runtime/scope.hpp"
 
@@ -35,6 +37,7 @@ private:
         runtime::child_process process;
         bool removing = false;
         bool exited = false;
+        runtime::alarm reaped; // rung by the watcher once the child is reaped
     };
     static runtime::task<void> watch(process_orchestrator* self, std::string name,
                                      std::shared_ptr<child> watched);

@@ -1,7 +1,14 @@
 #pragma once
 // static_orchestrator: a fixed set of host:port upstreams. Nothing is spawned or stopped:
-// "spawning" a replica named "host:port" resolves that address, and health checks alone
-// decide whether it is in the ring. Control thread only.
+// "spawning" a replica named "host:port" finds that address, and health checks alone
+// decide whether it may be picked. A name given to /add must be a numeric address unless
+// lbd was started with --allow-dns-upstreams; names (and those of --upstream, which the
+// operator chose) are resolved off the control thread, with a timeout (net::resolve).
+// Control thread only.
+
+#include <chrono>
+#include <set>
+#include <string>
 
 #include "orchestrator/orchestrator.hpp"
 
@@ -9,6 +16,13 @@ namespace orchestrator {
 
 class static_orchestrator final : public orchestrator {
 public:
+    static constexpr std::chrono::milliseconds resolve_timeout{2000};
+
+    // `configured`: the --upstream names, resolved whatever `allow_names` says.
+    explicit static_orchestrator(std::set<std::string, std::less<>> configured = {},
+                                 bool allow_names = false)
+        : configured_(std::move(configured)), allow_names_(allow_names) {}
+
     runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
                                                                      std::uint64_t id) override;
     runtime::task<void> remove(std::string, std::chrono::milliseconds) override { co_return; }
@@ -16,6 +30,10 @@ public:
     void on_exit(exit_handler) override {}
     bool spawns() const override { return false; }
     std::string_view name() const override { return "static"; }
+
+private:
+    std::set<std::string, std::less<>> configured_;
+    bool allow_names_;
 };
 
 } // namespace orchestrator

@@ -165,6 +165,16 @@ class Compose(unittest.TestCase):
         self.assertRegex(json.loads(body)["message"], r"^Hello from Server: [123]$")
         self.assertEqual(set(managed_containers()), {"Server1", "Server2", "Server3"})
 
+    def test_1b_published_on_loopback_only_and_own_names_refused(self):
+        # compose.yaml publishes 5000 on 127.0.0.1 unless LBD_BIND says otherwise.
+        published = compose("port", "lbd", "5000").stdout.strip()
+        self.assertEqual(published, f"127.0.0.1:{PORT}")
+        for own in ("lbd", "replica-image"):
+            status, body = http("POST", "/add", json.dumps({"n": 1, "hostnames": [own]}))
+            self.assertEqual(status, 400, body)
+            self.assertIn("own name", json.loads(body)["message"])
+        self.assertEqual(self.rep()["N"], 3)
+
     def test_2_add_and_rm_manage_containers(self):
         status, body = http("POST", "/add", '{"n": 2, "hostnames": ["S5", "S6"]}')
         self.assertEqual(status, 200, body)

@@ -964,13 +964,14 @@ class Lifecycle(unittest.TestCase):
 
 
 class FailingReplicaBin:
-    """A --replica-bin that starts ids below `fail_from` and exits 1 at once for the others."""
+    """A --replica-bin that exits 1 at once for the ids in `failing` and starts the others."""
 
-    def __init__(self, fail_from=5):
+    def __init__(self, failing=(5,)):
         self.path = f"/tmp/lbtest-replica-{os.getpid()}-{time.monotonic_ns()}.sh"
+        cases = "|".join(str(i) for i in failing)
         with open(self.path, "w") as f:
             f.write("#!/bin/sh\n"
-                    f'if [ "$SERVER_ID" -ge {fail_from} ]; then echo "fake failure $SERVER_ID" >&2; exit 1; fi\n'
+                    f'case "$SERVER_ID" in {cases}) echo "fake failure $SERVER_ID" >&2; exit 1;; esac\n'
                     f'exec "{os.path.abspath(LB_REPLICA)}" "$@"\n')
         os.chmod(self.path, 0o755)
 
@@ -983,10 +984,11 @@ class FailingReplicaBin:
 
 class SpawnFailure(unittest.TestCase):
     def test_a_failed_spawn_rolls_back_the_whole_add(self):
-        with FailingReplicaBin(fail_from=5) as script:
+        with FailingReplicaBin(failing=(5,)) as script:
             lbd = Lbd("--replica-bin", script)
             try:
                 # S4 (id 4) starts, S5 (id 5) exits at once: nothing of the call may remain.
+                # Ids are never handed out twice: the retry's S4 is id 6.
                 r = lbd.api("POST", "/add", {"n": 2, "hostnames": ["S4", "S5"]}, timeout=20)
                 self.assertGreaterEqual(r.status, 400, r.body)
                 self.assertEqual(r.json()["status"], "failure")
@@ -1017,7 +1019,7 @@ class EdgeCases(SharedLbdCase):
     def test_add_fails_at_once_when_the_new_replica_exits_at_once(self):
         # The process backend learns of a child's exit at once (pidfd): /add must fail (and
         # roll back) at once, saying the replica exited, not wait for its start-up timeout.
-        with FailingReplicaBin(fail_from=4) as script:
+        with FailingReplicaBin(failing=(4,)) as script:
             with Lbd("--replica-bin", script) as lbd:
                 started = time.monotonic()
                 try:

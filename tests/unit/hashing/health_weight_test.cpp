@@ -124,8 +124,8 @@ TEST_CASE("weights are validated and change routing only where they differ") {
 
 TEST_CASE("with weights too, routing depends on names, ids and weights, not on the order") {
     const algorithm_kind kind =
-        GENERATE(algorithm_kind::ring, algorithm_kind::ketama, algorithm_kind::maglev,
-                 algorithm_kind::rendezvous, algorithm_kind::bounded);
+        GENERATE(algorithm_kind::spec, algorithm_kind::ring, algorithm_kind::ketama,
+                 algorithm_kind::maglev, algorithm_kind::rendezvous, algorithm_kind::bounded);
     CAPTURE(to_string(kind));
     const auto keys = generate_keys(key_source::strings, 5000, 17);
     membership m = numbered_membership(7, std::vector<std::uint32_t>{3, 1, 4, 1, 5, 9, 2});

@@ -88,3 +88,19 @@ TEST_CASE("control_payload: every error", "[json]") {
     CHECK(error_of(R"({"hostnames": [], "hostnames": ["a"]})") ==
           "<Error> 'hostnames' is given more than once");
 }
+
+TEST_CASE("control_payload: weights", "[json]") {
+    json::control_payload_parser p;
+    auto r = p.parse(R"({"n": 2, "hostnames": ["A"], "weights": [3, 1]})");
+    REQUIRE(r.ok());
+    CHECK(r.payload.weights == std::optional<std::vector<std::uint64_t>>({3, 1}));
+    CHECK_FALSE(p.parse(R"({"n": 1})").payload.weights);
+    const std::string bad = "<Error> 'weights' must be a list of positive integers";
+    CHECK(error_of(R"({"weights": 3})") == bad);
+    CHECK(error_of(R"({"weights": [0]})") == bad);
+    CHECK(error_of(R"({"weights": [-1]})") == bad);
+    CHECK(error_of(R"({"weights": [1.5]})") == bad);
+    CHECK(error_of(R"({"weights": ["2"]})") == bad);
+    CHECK(error_of(R"({"weights": [1], "weights": [2]})") ==
+          "<Error> 'weights' is given more than once");
+}

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runtime/acceptor.hpp"
+#include "runtime/alarm.hpp"
 #include "runtime/child_process.hpp"
 #include "runtime/deadline_list.hpp"
 #include "runtime/io.hpp"
@@ -184,6 +185,38 @@ TEST_CASE("a pending operation is cancelled through its slot") {
         slot.cancel();
         co_await group.join();
         CHECK(sleep_result == -ECANCELED);
+    };
+    loop.block_on(scenario());
+}
+
+TEST_CASE("an alarm's wait ends at its limit, or at once when rung, twice rung or not") {
+    runtime::reactor loop;
+    auto scenario = []() -> task<void> {
+        runtime::scope group;
+        runtime::alarm alarm;
+        const auto start = std::chrono::steady_clock::now();
+        co_await alarm.wait(30ms); // nobody rings
+        CHECK(std::chrono::steady_clock::now() - start >= 30ms);
+        CHECK_FALSE(alarm.waiting());
+        alarm.ring(); // nobody waits: nothing happens, and the next wait is not cut short
+        const auto second = std::chrono::steady_clock::now();
+        co_await alarm.wait(20ms);
+        CHECK(std::chrono::steady_clock::now() - second >= 20ms);
+
+        bool woke = false;
+        auto waiter = [](runtime::alarm* a, bool* out) -> task<void> {
+            co_await a->wait(10s);
+            *out = true;
+        };
+        const auto third = std::chrono::steady_clock::now();
+        group.spawn(waiter(&alarm, &woke));
+        co_await runtime::nop();
+        CHECK(alarm.waiting());
+        alarm.ring();
+        alarm.ring(); // a second ring before the waiter resumes is a no-op
+        co_await group.join();
+        CHECK(woke);
+        CHECK(std::chrono::steady_clock::now() - third < 5s);
     };
     loop.block_on(scenario());
 }

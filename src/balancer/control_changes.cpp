@@ -1,0 +1,140 @@
+// The control API's changes, /add and /rm, on the control thread: validated by the pure
+// rules of control_api, carried out through the replica_set, answered once every worker
+// routes by the result. All or nothing: an /add that cannot start every replica it asked
+// for stops those it started and changes nothing.
+
+#include <algorithm>
+
+#include "balancer/control_plane.hpp"
+#include "balancer/log.hpp"
+#include "json/json_writer.hpp"
+
+namespace balancer {
+
+namespace {
+std::string failure_body(std::string_view message) {
+    std::string body;
+    json::append_status_message(body, message, false);
+    return body;
+}
+
+api_answer failure(int status, std::string message) {
+    return api_answer{status, failure_body(message)};
+}
+} // namespace
+
+std::optional<api_answer> control_plane::refuse_change() const {
+    if (stopping_) {
+        return failure(503, "<Error> lbd is stopping");
+    }
+    if (changing_) {
+        return failure(409, "<Error> Another /add or /rm is in progress");
+    }
+    return std::nullopt;
+}
+
+naming_rules control_plane::rules() const {
+    naming_rules rules{.host_port = config_.backend == backend_kind::static_list,
+                       .host_names = config_.allow_dns_upstreams,
+                       .max_replicas = config_.max_replicas,
+                       .busy = {},
+                       .own_names = config_.own_names};
+    for (const auto& [name, record] : set_.records()) {
+        if (!record.member) {
+            rules.busy.push_back(name);
+        }
+    }
+    return rules;
+}
+
+runtime::task<api_answer> control_plane::add(json::control_payload_result payload,
+                                             bool body_empty) {
+    if (auto busy = refuse_change()) {
+        co_return std::move(*busy);
+    }
+    const std::vector<std::string> members = set_.member_names();
+    auto planned = plan_add(payload, body_empty, members, rules(),
+                            [](std::uint64_t k) { return "Server" + std::to_string(k); });
+    if (auto* failed = std::get_if<api_error>(&planned)) {
+        co_return failure(failed->status, failed->message);
+    }
+    changing_ = true;
+    const add_plan plan = std::get<add_plan>(std::move(planned));
+    std::uint64_t id = set_.next_id();
+    for (std::size_t i = 0; i < plan.names.size(); ++i) {
+        spawn_status_.erase(plan.names[i]);
+        set_.join(plan.names[i], id++, plan.weights[i], now());
+    }
+    pump();
+    if (auto failed = co_await await_joined(plan.names)) {
+        // All or nothing: whatever this call started goes away again.
+        set_.abandon(plan.names);
+        pump();
+        changing_ = false;
+        log_event("error", "add_failed", {{"error", failed->body}});
+        co_return std::move(*failed);
+    }
+    set_.commit(plan.names, now());
+    pump();
+    co_await published(publish_needed());
+    changing_ = false;
+    co_return api_answer{200, render_replicas(set_.member_names())};
+}
+
+runtime::task<std::optional<api_answer>>
+control_plane::await_joined(const std::vector<std::string>& names) {
+    while (true) {
+        if (stopping_) {
+            co_return failure(503, "<Error> lbd is stopping");
+        }
+        bool pending = false;
+        for (const auto& name : names) {
+            const replica_set::join_progress progress = set_.progress(name);
+            if (progress.state == replica_set::join_progress::kind::failed) {
+                const replica_record* record = set_.find(name);
+                if (record != nullptr && record->spawn_failures > 0) {
+                    const auto status = spawn_status_.find(name);
+                    std::string message = record->last_failure;
+                    if (!message.starts_with("<Error>")) {
+                        message = "<Error> Failed to start replica '" + name + "': " + message;
+                    }
+                    co_return failure(status != spawn_status_.end() ? status->second : 500,
+                                      std::move(message));
+                }
+                co_return failure(500, "<Error> Replica '" + name + "' " + progress.reason);
+            }
+            pending = pending || progress.state == replica_set::join_progress::kind::pending;
+        }
+        if (!pending) {
+            co_return std::nullopt;
+        }
+        // Woken by every event the replica_set hears; its deadlines bound the wait.
+        co_await progress_.wait(std::chrono::hours{1});
+    }
+}
+
+runtime::task<api_answer> control_plane::remove(json::control_payload_result payload,
+                                                bool body_empty) {
+    if (auto busy = refuse_change()) {
+        co_return std::move(*busy);
+    }
+    const std::vector<std::string> members = set_.member_names();
+    auto planned = plan_remove(payload, body_empty, members, [this](std::size_t count) {
+        return std::uniform_int_distribution<std::size_t>(0, count - 1)(random_);
+    });
+    if (auto* failed = std::get_if<api_error>(&planned)) {
+        co_return failure(failed->status, failed->message);
+    }
+    changing_ = true;
+    const remove_plan plan = std::get<remove_plan>(std::move(planned));
+    // Routing first: once this answers, no new request reaches a removed replica. The
+    // replicas are stopped once the table without them is out (the publisher releases
+    // them), letting requests in flight finish.
+    set_.remove(plan.names);
+    pump();
+    co_await published(publish_needed());
+    changing_ = false;
+    co_return api_answer{200, render_replicas(set_.member_names())};
+}
+
+} // namespace balancer
