@@ -45,6 +45,7 @@ runtime::task<std::string> control_plane::metrics_text() {
     co_return render_prometheus(requests, control);
 }
 
+// Keys in sorted order throughout: the answers are jsonify's bytes (json_writer).
 std::string control_plane::ring_json() const {
     const std::shared_ptr<const routing_table> table = current();
     const hashing::ring_snapshot& ring = *table->ring;
@@ -55,19 +56,21 @@ std::string control_plane::ring_json() const {
         .value(hashing::to_string(ring.algorithm()))
         .key("generation")
         .value(table->generation)
+        .key("positions")
+        .value(ring.position_space())
         .key("replicas")
         .begin_array();
     for (const auto& replica : ring.replicas()) {
         writer.begin_object()
-            .key("name")
-            .value(replica.name)
             .key("id")
             .value(replica.id)
+            .key("name")
+            .value(replica.name)
             .key("weight")
             .value(replica.weight)
             .end_object();
     }
-    writer.end_array().key("positions").value(ring.position_space()).key("slots").begin_array();
+    writer.end_array().key("slots").begin_array();
     // Large tables (maglev: 65537 entries) are summarised as runs of one replica.
     std::size_t run_start = 0;
     for (std::size_t i = 0; i <= ring.slot_count(); ++i) {
@@ -78,10 +81,10 @@ std::string control_plane::ring_json() const {
                 writer.begin_object()
                     .key("from")
                     .value(first.position)
-                    .key("to")
-                    .value(ring.slot_at(i - 1).position)
                     .key("replica")
                     .value(ring.replicas()[first.replica].name)
+                    .key("to")
+                    .value(ring.slot_at(i - 1).position)
                     .end_object();
             }
             run_start = i;
@@ -97,24 +100,50 @@ runtime::task<std::string> control_plane::stats_json() {
     const worker_metrics requests = co_await collect_metrics();
     std::string message;
     json::json_writer writer{message};
-    writer.begin_object().key("replicas").begin_array();
+    const connection_counters& c = requests.connections;
+    std::uint64_t tunnels = 0;
+    for (const auto& [name, counters] : requests.replicas) {
+        tunnels += counters.tunnels;
+    }
+    writer.begin_object()
+        .key("connections")
+        .begin_object()
+        .key("accept_paused")
+        .value(c.paused)
+        .key("body_timeouts")
+        .value(c.body_timeouts)
+        .key("header_timeouts")
+        .value(c.header_timeouts)
+        .key("idle")
+        .value(c.idle)
+        .key("max")
+        .value(c.max)
+        .key("open")
+        .value(c.open)
+        .key("tunnels")
+        .value(tunnels)
+        .key("workers_at_limit")
+        .value(c.at_limit)
+        .end_object()
+        .key("events")
+        .begin_array();
+    for (const lifecycle_event& event : set_.events()) {
+        const auto since_epoch = event.when.time_since_epoch();
+        writer.begin_object()
+            .key("detail")
+            .value(event.detail)
+            .key("name")
+            .value(event.name)
+            .key("time_ms")
+            .value(static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count()))
+            .key("what")
+            .value(event.what)
+            .end_object();
+    }
+    writer.end_array().key("replicas").begin_array();
     for (const std::string& name : set_.member_names()) {
         const replica_record& record = *set_.find(name);
-        writer.begin_object()
-            .key("name")
-            .value(record.name)
-            .key("id")
-            .value(record.id)
-            .key("weight")
-            .value(record.weight)
-            .key("address")
-            .value(record.address ? record.address->to_string() : "")
-            .key("health")
-            .value(to_string(record.state))
-            .key("respawns")
-            .value(record.respawns)
-            .key("last_failure")
-            .value(record.last_failure);
         replica_counters counters;
         if (auto found = requests.replicas.find(record.name); found != requests.replicas.end()) {
             counters = found->second;
@@ -123,58 +152,41 @@ runtime::task<std::string> control_plane::stats_json() {
         for (auto count : counters.by_class) {
             total += count;
         }
-        writer.key("requests")
-            .value(total)
+        writer.begin_object()
+            .key("address")
+            .value(record.address ? record.address->to_string() : "")
             .key("errors")
             .value(counters.by_class[0] + counters.by_class[5])
+            .key("health")
+            .value(to_string(record.state))
+            .key("id")
+            .value(record.id)
             .key("in_flight")
             .value(counters.in_flight)
+            .key("last_failure")
+            .value(record.last_failure)
+            .key("name")
+            .value(record.name)
             .key("queued")
             .value(counters.queued)
             .key("rejected")
             .value(counters.rejected)
+            .key("requests")
+            .value(total)
+            .key("respawns")
+            .value(record.respawns)
+            .key("tunnels")
+            .value(counters.tunnels)
+            .key("weight")
+            .value(record.weight)
             .end_object();
     }
-    const connection_counters& c = requests.connections;
     writer.end_array()
-        .key("connections")
-        .begin_object()
-        .key("open")
-        .value(c.open)
-        .key("idle")
-        .value(c.idle)
-        .key("max")
-        .value(c.max)
-        .key("workers_at_limit")
-        .value(c.at_limit)
-        .key("accept_paused")
-        .value(c.paused)
-        .key("header_timeouts")
-        .value(c.header_timeouts)
-        .key("body_timeouts")
-        .value(c.body_timeouts)
-        .end_object()
         .key("respawns")
         .value(set_.respawns())
         .key("ring_changes")
         .value(ring_changes_)
-        .key("events")
-        .begin_array();
-    for (const lifecycle_event& event : set_.events()) {
-        const auto since_epoch = event.when.time_since_epoch();
-        writer.begin_object()
-            .key("time_ms")
-            .value(static_cast<std::uint64_t>(
-                std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count()))
-            .key("what")
-            .value(event.what)
-            .key("name")
-            .value(event.name)
-            .key("detail")
-            .value(event.detail)
-            .end_object();
-    }
-    writer.end_array().end_object();
+        .end_object();
     std::string out;
     json::append_status_raw(out, message, true);
     co_return out;

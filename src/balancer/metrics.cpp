@@ -27,6 +27,8 @@ void worker_metrics::merge(const worker_metrics& other) {
         mine.rejected += counters.rejected;
         mine.closed_by_replica += counters.closed_by_replica;
         mine.expired_idle += counters.expired_idle;
+        mine.tunnels += counters.tunnels;
+        mine.tunnels_total += counters.tunnels_total;
     }
     connection_counters& c = connections;
     const connection_counters& o = other.connections;
@@ -91,6 +93,10 @@ std::string render_prometheus(const worker_metrics& requests, const control_metr
     per_replica("lbd_upstream_expired_total", "counter",
                 "Pooled connections closed after --upstream-idle-timeout-ms.",
                 &replica_counters::expired_idle);
+    per_replica("lbd_tunnels", "gauge", "Upgraded connections (WebSocket) open to the replica.",
+                &replica_counters::tunnels);
+    per_replica("lbd_tunnels_total", "counter", "Upgraded connections opened to the replica.",
+                &replica_counters::tunnels_total);
     const connection_counters& c = requests.connections;
     struct single {
         const char* metric;

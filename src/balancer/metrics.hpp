@@ -23,6 +23,8 @@ struct replica_counters {
     std::uint64_t rejected = 0;          // 503: queue full or queue_timeout passed
     std::uint64_t closed_by_replica = 0; // pooled connections the replica closed
     std::uint64_t expired_idle = 0;      // pooled connections closed by --upstream-idle-timeout-ms
+    std::uint64_t tunnels = 0;           // upgraded connections (WebSocket) open now
+    std::uint64_t tunnels_total = 0;     // ... ever opened
 };
 
 // The client side of one worker (net::server_stats, summed over workers).

@@ -42,23 +42,46 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
     return len;
 }
 
+// \uXXXX, lower-case hex.
+void append_escape(std::string& out, std::uint32_t unit) {
+    static constexpr char hex[] = "0123456789abcdef";
+    const char text[6] = {'\\',
+                          'u',
+                          hex[(unit >> 12) & 0xf],
+                          hex[(unit >> 8) & 0xf],
+                          hex[(unit >> 4) & 0xf],
+                          hex[unit & 0xf]};
+    out.append(text, sizeof text);
+}
+
 } // namespace
 
 void append_string(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
     out.push_back('"');
     std::size_t i = 0;
     while (i < s.size()) {
         auto c = static_cast<unsigned char>(s[i]);
         if (c >= 0x80) {
-            std::size_t len = utf8_sequence_length(s, i);
+            // ASCII only, as Python's json.dumps writes it (ensure_ascii): \uXXXX, and a
+            // surrogate pair above U+FFFF.
+            const std::size_t len = utf8_sequence_length(s, i);
             if (len == 0) {
                 out.append("\\ufffd");
                 ++i;
-            } else {
-                out.append(s.substr(i, len));
-                i += len;
+                continue;
             }
+            std::uint32_t code = c & (0x7fU >> len);
+            for (std::size_t k = 1; k < len; ++k) {
+                code = (code << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3fU);
+            }
+            if (code >= 0x10000) {
+                code -= 0x10000;
+                append_escape(out, 0xd800 + (code >> 10));
+                append_escape(out, 0xdc00 + (code & 0x3ff));
+            } else {
+                append_escape(out, code);
+            }
+            i += len;
             continue;
         }
         switch (c) {
@@ -84,10 +107,8 @@ void append_string(std::string& out, std::string_view s) {
             out.append("\\t");
             break;
         default:
-            if (c < 0x20) {
-                out.append("\\u00");
-                out.push_back(hex[c >> 4]);
-                out.push_back(hex[c & 0xf]);
+            if (c < 0x20 || c == 0x7f) {
+                append_escape(out, c);
             } else {
                 out.push_back(static_cast<char>(c));
             }
@@ -106,7 +127,7 @@ void json_writer::before_value() {
         std::uint64_t bit = std::uint64_t{1} << (depth_ - 1);
         assert(!(is_object_ & bit) && "object members need key() first");
         if (has_element_ & bit) {
-            out_.append(", ");
+            out_.push_back(',');
         }
         has_element_ |= bit;
     }
@@ -156,12 +177,17 @@ json_writer& json_writer::key(std::string_view k) {
     assert(depth_ > 0 && !after_key_);
     std::uint64_t bit = std::uint64_t{1} << (depth_ - 1);
     assert(is_object_ & bit);
+#ifndef NDEBUG
+    // jsonify sorts keys: so must every caller (byte code order is code point order).
+    assert(!sorted_ || !(has_element_ & bit) || last_key_[depth_ - 1] < k);
+    last_key_[depth_ - 1].assign(k);
+#endif
     if (has_element_ & bit) {
-        out_.append(", ");
+        out_.push_back(',');
     }
     has_element_ |= bit;
     append_string(out_, k);
-    out_.append(": ");
+    out_.push_back(':');
     after_key_ = true;
     return *this;
 }
@@ -210,12 +236,14 @@ void append_status_message(std::string& out, std::string_view message, bool succ
     json_writer w(out);
     w.begin_object().key("message").value(message);
     w.key("status").value(success ? "successful" : "failure").end_object();
+    out.push_back('\n');
 }
 
 void append_status_raw(std::string& out, std::string_view message_json, bool success) {
     json_writer w(out);
     w.begin_object().key("message").raw(message_json);
     w.key("status").value(success ? "successful" : "failure").end_object();
+    out.push_back('\n');
 }
 
 } // namespace json

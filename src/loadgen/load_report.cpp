@@ -81,7 +81,7 @@ double load_report::requests_per_second() const noexcept {
 
 std::string render_json(const load_report& report, const load_options& options) {
     std::string out;
-    json::json_writer writer(out);
+    json::json_writer writer(out, json::key_order::as_written);
     writer.begin_object();
     writer.key("url").value("http://" + options.url.host + options.url.target);
     writer.key("requests").value(report.requests);

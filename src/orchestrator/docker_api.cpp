@@ -31,7 +31,7 @@ std::string daemon_message(const std::string& body) {
 
 std::string labels_filter(const std::vector<std::string>& labels) {
     std::string filter;
-    json::json_writer writer{filter};
+    json::json_writer writer{filter, json::key_order::as_written};
     writer.begin_object().key("label").begin_array();
     for (const auto& label : labels) {
         writer.value(label);
@@ -154,7 +154,7 @@ docker_api::ensure_network(const std::string& name,
         co_return docker_result<void>{};
     }
     std::string body;
-    json::json_writer writer{body};
+    json::json_writer writer{body, json::key_order::as_written};
     writer.begin_object()
         .key("Name")
         .value(name)
@@ -178,7 +178,7 @@ docker_api::ensure_network(const std::string& name,
 
 runtime::task<docker_result<std::string>> docker_api::create(const container_spec& spec) {
     std::string body;
-    json::json_writer writer{body};
+    json::json_writer writer{body, json::key_order::as_written};
     writer.begin_object().key("Image").value(spec.image).key("Hostname").value(spec.name);
     writer.key("Env").begin_array();
     for (const auto& entry : spec.environment) {
@@ -346,7 +346,7 @@ runtime::task<docker_error> docker_api::follow_events(const std::vector<std::str
     }
     // Filters: our containers, container events only.
     std::string filter;
-    json::json_writer writer{filter};
+    json::json_writer writer{filter, json::key_order::as_written};
     writer.begin_object()
         .key("type")
         .begin_array()

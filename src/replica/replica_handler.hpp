@@ -1,6 +1,7 @@
 #pragma once
 // replica_handler: the lb-replica web server's routes. GET /home answers
-// {"message": "Hello from Server: <ID>", "status": "successful"}, GET /heartbeat 200 with
+// {"message":"Hello from Server: <ID>","status":"successful"}\n (api::answer: jsonify's
+// bytes), GET /heartbeat 200 with
 // an empty body, any other path 404 with a JSON error, another method on a known path 405.
 // One per worker thread; the /home body is rendered once at construction. With a delay,
 // /home answers that much later (a slow replica, for tests and benchmarks).

@@ -26,10 +26,11 @@ std::string round_trip(std::string_view s) {
 TEST_CASE("json_writer: escaping", "[json]") {
     std::string out;
     json::append_string(out, "a\"b\\c\n\r\t\b\f\x01\x1f/\x7f");
-    CHECK(out == "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f/\x7f\"");
+    // Python's json.dumps: DEL escaped too, every non-ASCII character as \uXXXX.
+    CHECK(out == "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f/\\u007f\"");
     out.clear();
     json::append_string(out, "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80");
-    CHECK(out == "\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"");
+    CHECK(out == "\"h\\u00e9llo \\u20ac \\ud83d\\ude00\"");
     out.clear();
     json::append_string(out, "bad \xff \xc0\xaf \xed\xa0\x80 \xe2\x82");
     CHECK(out == "\"bad \\ufffd \\ufffd\\ufffd \\ufffd\\ufffd\\ufffd \\ufffd\\ufffd\"");
@@ -49,38 +50,39 @@ TEST_CASE("json_writer: round trips through simdjson", "[json]") {
     CHECK(round_trip("x\xff") == "x\xef\xbf\xbd");
 }
 
-TEST_CASE("json_writer: structure", "[json]") {
+TEST_CASE("json_writer: structure, compact and with sorted keys as jsonify writes it", "[json]") {
     std::string out;
     json::json_writer w(out);
-    w.begin_object().key("N").value(3).key("replicas").begin_array();
+    w.begin_object().key("N").value(3).key("big").value(std::uint64_t{18446744073709551615ULL});
+    w.key("empty").begin_array().end_array().key("neg").value(-5L).key("none").null();
+    w.key("obj").begin_object().end_object().key("ok").value(true).key("replicas").begin_array();
     for (auto name : {"Server1", "Server2"}) {
         w.value(name);
     }
-    w.end_array().key("ok").value(true).key("none").null().key("neg").value(-5L);
-    w.key("big")
-        .value(std::uint64_t{18446744073709551615ULL})
-        .key("empty")
-        .begin_array()
-        .end_array();
-    w.key("obj").begin_object().end_object().end_object();
-    CHECK(out ==
-          "{\"N\": 3, \"replicas\": [\"Server1\", \"Server2\"], \"ok\": true, \"none\": null, "
-          "\"neg\": -5, \"big\": 18446744073709551615, \"empty\": [], \"obj\": {}}");
+    w.end_array().end_object();
+    // json.dumps(..., separators=(",", ":"), sort_keys=True) of the same object.
+    CHECK(out == R"({"N":3,"big":18446744073709551615,"empty":[],"neg":-5,"none":null,"obj":{},)"
+                 R"("ok":true,"replicas":["Server1","Server2"]})");
     simdjson::dom::parser parser;
     simdjson::dom::element root;
     CHECK(parser.parse(out).get(root) == simdjson::SUCCESS);
+
+    std::string free_order;
+    json::json_writer any{free_order, json::key_order::as_written};
+    any.begin_object().key("b").value(1).key("a").value(2).end_object();
+    CHECK(free_order == R"({"b":1,"a":2})");
 }
 
-TEST_CASE("json_writer: the balancer's standard answers", "[json]") {
+TEST_CASE("json_writer: the standard answers are jsonify's bytes", "[json]") {
     std::string out;
     json::append_status_message(out, "Hello from Server: 1", true);
-    CHECK(out == "{\"message\": \"Hello from Server: 1\", \"status\": \"successful\"}");
+    CHECK(out == "{\"message\":\"Hello from Server: 1\",\"status\":\"successful\"}\n");
     out.clear();
     json::append_status_message(out, "<Error> '/other' endpoint does not exist in server replicas",
                                 false);
-    CHECK(out == "{\"message\": \"<Error> '/other' endpoint does not exist in server replicas\", "
-                 "\"status\": \"failure\"}");
+    CHECK(out == "{\"message\":\"<Error> '/other' endpoint does not exist in server "
+                 "replicas\",\"status\":\"failure\"}\n");
     out.clear();
-    json::append_status_raw(out, "{\"N\": 1, \"replicas\": [\"S1\"]}", true);
-    CHECK(out == "{\"message\": {\"N\": 1, \"replicas\": [\"S1\"]}, \"status\": \"successful\"}");
+    json::append_status_raw(out, R"({"N":1,"replicas":["S1"]})", true);
+    CHECK(out == "{\"message\":{\"N\":1,\"replicas\":[\"S1\"]},\"status\":\"successful\"}\n");
 }

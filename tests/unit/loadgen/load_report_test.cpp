@@ -108,10 +108,10 @@ TEST_CASE("responses count per server and status, and render as JSON") {
     loadgen::load_options options;
     options.url = *loadgen::parse_http_url("http://127.0.0.1:5000/home");
     const std::string text = loadgen::render_json(report, options);
-    CHECK(text.find(R"("servers": {"Server1": 2, "Server2": 1})") != std::string::npos);
-    CHECK(text.find(R"("status": {"200": 4, "400": 1})") != std::string::npos);
-    CHECK(text.find(R"("failed": 2)") != std::string::npos);
-    CHECK(text.find(R"("url": "http://127.0.0.1:5000/home")") != std::string::npos);
+    CHECK(text.find(R"("servers":{"Server1":2,"Server2":1})") != std::string::npos);
+    CHECK(text.find(R"("status":{"200":4,"400":1})") != std::string::npos);
+    CHECK(text.find(R"("failed":2)") != std::string::npos);
+    CHECK(text.find(R"("url":"http://127.0.0.1:5000/home")") != std::string::npos);
     const std::string table = loadgen::render_table(report, options);
     CHECK(table.find("Server1") != std::string::npos);
 }
