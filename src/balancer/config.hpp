@@ -38,6 +38,8 @@ struct balancer_config {
     std::vector<std::string> own_names;
     // --respawn-name new: a dead replica's replacement gets a new name and a new id.
     bool respawn_new_name = false;
+    // --replica-id name: a replica's SERVER_ID is its name, not its integer id.
+    bool replica_id_is_name = false;
     // docker backend
     std::string docker_socket = "unix:/var/run/docker.sock";
     std::string docker_network = "lbd-net";

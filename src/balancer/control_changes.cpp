@@ -78,7 +78,7 @@ runtime::task<api_answer> control_plane::add(json::control_payload_result payloa
     pump();
     co_await published(publish_needed());
     changing_ = false;
-    co_return api_answer{200, render_replicas(set_.member_names())};
+    co_return api_answer{200, render_replicas(set_.serving())};
 }
 
 runtime::task<std::optional<api_answer>>
@@ -134,7 +134,7 @@ runtime::task<api_answer> control_plane::remove(json::control_payload_result pay
     pump();
     co_await published(publish_needed());
     changing_ = false;
-    co_return api_answer{200, render_replicas(set_.member_names())};
+    co_return api_answer{200, render_replicas(set_.serving())};
 }
 
 } // namespace balancer

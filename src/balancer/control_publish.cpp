@@ -103,7 +103,8 @@ std::shared_ptr<const routing_table> control_plane::build_table() {
     }
     table.any_routable =
         std::find(table.routable.begin(), table.routable.end(), 1) != table.routable.end();
-    table.listed = names;
+    // /rep: the members that serve now (a dead replica leaves it until it is back).
+    table.listed = set_.serving();
     table.generation = ++generation_;
     auto shared = std::make_shared<const routing_table>(std::move(table));
     {

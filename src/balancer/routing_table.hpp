@@ -29,7 +29,7 @@ struct routing_table {
     // One byte per replica of the ring: 1 when it may be picked (up, with an address).
     std::vector<std::uint8_t> routable;
     bool any_routable = false;
-    std::vector<std::string> listed; // /rep: the replicas that serve
+    std::vector<std::string> listed; // /rep: the members that serve, in member order
     std::uint64_t generation = 0;
 };
 

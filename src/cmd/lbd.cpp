@@ -34,6 +34,11 @@ int usage_error(const std::string& message) {
     return 2;
 }
 
+orchestrator::server_id_kind server_id_kind(const balancer::balancer_config& config) {
+    return config.replica_id_is_name ? orchestrator::server_id_kind::name
+                                     : orchestrator::server_id_kind::number;
+}
+
 std::unique_ptr<orchestrator::orchestrator> make_backend(const balancer::balancer_config& config) {
     if (config.backend == balancer::backend_kind::static_list) {
         return std::make_unique<orchestrator::static_orchestrator>(
@@ -41,13 +46,15 @@ std::unique_ptr<orchestrator::orchestrator> make_backend(const balancer::balance
             config.allow_dns_upstreams);
     }
     if (config.backend == balancer::backend_kind::process) {
-        return std::make_unique<orchestrator::process_orchestrator>(config.replica_binary);
+        return std::make_unique<orchestrator::process_orchestrator>(config.replica_binary,
+                                                                    server_id_kind(config));
     }
     orchestrator::docker_options docker;
     docker.socket = *net::endpoint::parse(config.docker_socket);
     docker.image = config.replica_image;
     docker.network = config.docker_network;
     docker.instance = config.docker_instance;
+    docker.server_id = server_id_kind(config);
     if (!config.replica_seccomp.empty()) {
         std::ifstream profile{config.replica_seccomp};
         if (!profile) {

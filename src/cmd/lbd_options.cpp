@@ -42,6 +42,8 @@ struct raw_flags {
     std::vector<std::string> balancer_names{"lbd"};
     std::string docker_socket = "/var/run/docker.sock";
     std::string hash = "maglev";
+    std::string respawn_name = "same";
+    std::string replica_id = "number";
     std::string probe = "linear";
     std::string hash_key = "header:X-Request-ID";
     long threads = static_cast<long>(std::max(1U, std::thread::hardware_concurrency()));
@@ -191,6 +193,15 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
            "LB_REPLICA_SECCOMP_HOST_PATH", "PATH",
            "Podman opens the profile itself: its path on Podman's host")
         ->default_str("the --replica-seccomp path");
+    option("--respawn-name", raw.respawn_name, "LB_RESPAWN_NAME", "MODE",
+           "a dead replica's replacement: same (its name and id, so its keys come home; it "
+           "leaves /rep until it serves again) or new (the next free ServerK and a new id; "
+           "the dead name leaves /rep at once)")
+        ->check(CLI::IsMember({"same", "new"}));
+    option("--replica-id", raw.replica_id, "LB_REPLICA_ID", "KIND",
+           "what a replica's SERVER_ID (its /home answer) is: number (its integer id) or "
+           "name (its hostname); routing uses the integer id either way")
+        ->check(CLI::IsMember({"number", "name"}));
     option("--hash", raw.hash, "LB_HASH", "ALGORITHM",
            "spec, ring, ketama, maglev, rendezvous or bounded")
         ->check(CLI::IsMember({"spec", "ring", "ketama", "maglev", "rendezvous", "bounded"}));
@@ -370,6 +381,8 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     if (char host[256] = {}; gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') {
         config.own_names.emplace_back(host);
     }
+    config.respawn_new_name = raw.respawn_name == "new";
+    config.replica_id_is_name = raw.replica_id == "name";
     config.ring.algorithm = *hashing::parse_algorithm(raw.hash);
     config.ring.probe = *hashing::parse_probe(raw.probe);
     config.ring.slots = static_cast<decltype(config.ring.slots)>(slots);

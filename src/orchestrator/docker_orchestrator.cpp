@@ -112,7 +112,7 @@ docker_orchestrator::spawn(std::string name, std::uint64_t id) {
     container_spec spec{.name = name,
                         .image = options_.image,
                         .network = options_.network,
-                        .environment = {"SERVER_ID=" + std::to_string(id)},
+                        .environment = {"SERVER_ID=" + server_id_of(name, id, options_.server_id)},
                         .labels = labels_for(name, id),
                         .seccomp_profile = options_.seccomp_profile,
                         .seccomp_path = options_.seccomp_path};

@@ -27,6 +27,7 @@ struct docker_options {
     std::string seccomp_profile; // JSON text for replica containers (Docker); empty: default
     std::string seccomp_path;    // the same profile's path on the engine's host (Podman)
     int replica_port = 5000;
+    server_id_kind server_id = server_id_kind::number;
 };
 
 class docker_orchestrator final : public orchestrator {

@@ -2,8 +2,9 @@
 // orchestrator: how lbd gets replicas. spawn() starts one and returns where it listens,
 // remove() stops it, and the exit handler hears at once when one dies on its own. The
 // backends: process (local lb-replica children, the default), static (fixed host:port
-// upstreams, nothing spawned) and, later, docker. Every call runs on the control thread,
-// which owns the orchestrator; spawn and remove may suspend but never block the thread.
+// upstreams, nothing spawned) and docker (containers through the Docker Engine API). Every call
+// runs on the control thread, which owns the orchestrator; spawn and remove may suspend but never
+// block the thread.
 
 #include <chrono>
 #include <cstdint>
@@ -22,6 +23,15 @@ struct adopted_replica {
     std::string name;
     std::uint64_t id = 0;
 };
+
+// What a replica's SERVER_ID (the id its /home answers with) is: its integer id (the
+// assignment's, which the spec ring hashes), or its name (--replica-id name). Routing uses
+// the integer id either way.
+enum class server_id_kind : std::uint8_t { number, name };
+
+inline std::string server_id_of(const std::string& name, std::uint64_t id, server_id_kind kind) {
+    return kind == server_id_kind::name ? name : std::to_string(id);
+}
 
 struct spawn_failure {
     int http_status = 500; // how /add should answer: 500 for our side, 502 for a daemon, ...

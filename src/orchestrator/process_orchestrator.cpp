@@ -9,8 +9,8 @@ namespace orchestrator {
 
 using namespace std::chrono_literals;
 
-process_orchestrator::process_orchestrator(std::string replica_binary)
-    : binary_(std::move(replica_binary)) {}
+process_orchestrator::process_orchestrator(std::string replica_binary, server_id_kind server_id)
+    : binary_(std::move(replica_binary)), server_id_(server_id) {}
 
 process_orchestrator::~process_orchestrator() {
     // remove_all() normally ran; whatever is left is killed and reaped by child_process.
@@ -34,7 +34,7 @@ process_orchestrator::spawn(std::string name, std::uint64_t id) {
     auto launched = runtime::child_process::launch({
         .program = binary_,
         .arguments = {"--threads", "1"},
-        .environment = {"SERVER_ID=" + std::to_string(id)},
+        .environment = {"SERVER_ID=" + server_id_of(name, id, server_id_)},
         .inherited_fd = listener->get(),
         .death_signal = SIGTERM,
     });

@@ -21,7 +21,8 @@ namespace orchestrator {
 
 class process_orchestrator final : public orchestrator {
 public:
-    explicit process_orchestrator(std::string replica_binary);
+    explicit process_orchestrator(std::string replica_binary,
+                                  server_id_kind server_id = server_id_kind::number);
     ~process_orchestrator() override;
 
     runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
@@ -43,6 +44,7 @@ private:
                                      std::shared_ptr<child> watched);
 
     std::string binary_;
+    server_id_kind server_id_;
     std::map<std::string, std::shared_ptr<child>> children_;
     exit_handler exit_handler_;
     runtime::scope watchers_;

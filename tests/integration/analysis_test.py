@@ -98,6 +98,14 @@ class AnalysisQuick(unittest.TestCase):
         self.assertEqual(a3["ok"] + a3["failed"], a3["requests"])
         self.assertGreater(sum(a3["timeline"]["ok"]), 0)
         self.assertTrue(all(count > 0 for count in a3["after_recovery"].values()))
+        # The same kill with --respawn-name new: a new name, and /rep shows the failure (the
+        # victim's name gone) and the recovery (N = 3 again) within 2 s.
+        new = a3["new_name"]
+        self.assertEqual(new["respawn_name"], "new")
+        self.assertNotEqual(new["replacement"], new["victim"])
+        self.assertIsNotNone(new["rep_failure_ms"])
+        self.assertIsNotNone(new["rep_recovery_ms"])
+        self.assertLess(new["rep_recovery_ms"], 2000)
 
     def test_a4_every_algorithm(self):
         a4 = self.load("a4.json")
