@@ -30,6 +30,13 @@ void answer_body_failure(net::request_context& request, const net::body_piece& f
         respond_failure(request, failure.status, message);
     }
 }
+// Appends `value` to a list field ("a, b").
+void join_field(std::string& joined, std::string_view value) {
+    if (!joined.empty()) {
+        joined += ", ";
+    }
+    joined += value;
+}
 } // namespace
 
 runtime::task<net::response_event>
@@ -47,8 +54,12 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
                                               const outbound_body& body, std::string& wire) const {
     const http::request_head& head = request.head;
     wire.append(head.method_name).append(" ").append(head.target).append(" HTTP/1.1\r\n");
-    std::string_view forwarded_for;
-    bool has_host = false;
+    // Fields joined into one (every X-Forwarded-For and Via in order, then lbd's own).
+    std::string forwarded_for;
+    std::string via;
+    std::string_view host;
+    bool has_proto = false;
+    bool has_forwarded_host = false;
     for (const auto& field : head.headers) {
         // Expect: lbd has answered 100 Continue itself.
         if (http::is_hop_by_hop(field.name, head.headers) ||
@@ -56,23 +67,36 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
             continue;
         }
         if (http::iequals(field.name, "X-Forwarded-For")) {
-            forwarded_for = field.value;
+            join_field(forwarded_for, field.value);
             continue;
         }
-        has_host = has_host || http::iequals(field.name, "Host");
+        if (http::iequals(field.name, "Via")) {
+            join_field(via, field.value);
+            continue;
+        }
+        if (http::iequals(field.name, "Host")) {
+            host = field.value;
+        }
+        // A proxy in front of lbd (terminating TLS, say) knows better: its values stay.
+        has_proto = has_proto || http::iequals(field.name, "X-Forwarded-Proto");
+        has_forwarded_host = has_forwarded_host || http::iequals(field.name, "X-Forwarded-Host");
         http::append_header(wire, field.name, field.value);
     }
-    if (!has_host) {
+    if (host.empty()) {
         http::append_header(wire, "Host", "lbd");
     }
     if (!request.client_ip.empty()) {
-        std::string chain(forwarded_for);
-        if (!chain.empty()) {
-            chain += ", ";
-        }
-        chain += request.client_ip;
-        http::append_header(wire, "X-Forwarded-For", chain);
+        join_field(forwarded_for, request.client_ip);
+        http::append_header(wire, "X-Forwarded-For", forwarded_for);
     }
+    if (!has_proto) {
+        http::append_header(wire, "X-Forwarded-Proto", "http");
+    }
+    if (!has_forwarded_host && !host.empty()) {
+        http::append_header(wire, "X-Forwarded-Host", host);
+    }
+    join_field(via, request.head.version == http::version::http_1_0 ? "1.0 lbd" : "1.1 lbd");
+    http::append_header(wire, "Via", via);
     if (body.rest != nullptr && body.chunked) {
         http::append_header(wire, "Transfer-Encoding", "chunked");
         wire += "\r\n";
@@ -360,15 +384,21 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
 
     const std::size_t mark = request.out.size();
     http::append_status_line(request.out, status);
+    std::string via;
     for (const auto& field : head.headers) {
-        if (!http::is_hop_by_hop(field.name, head.headers) &&
-            !http::iequals(field.name, "Content-Length")) {
+        if (http::iequals(field.name, "Via")) {
+            join_field(via, field.value);
+        } else if (!http::is_hop_by_hop(field.name, head.headers) &&
+                   !http::iequals(field.name, "Content-Length")) {
             http::append_header(request.out, field.name, field.value);
         }
     }
+    join_field(via, "1.1 lbd");
+    http::append_header(request.out, "Via", via);
     bool chunked_out = false;
     if (!head.has_body) {
-        if (head.content_length) {
+        // A HEAD answer keeps its length; 204 and 304 carry none (RFC 9110, 8.6).
+        if (head.content_length && status != 204 && status != 304) {
             http::append_header(request.out, "Content-Length", *head.content_length);
         }
     } else if (head.content_length && !head.chunked) {

@@ -392,3 +392,86 @@ TEST_CASE("control paths: /rep from the table; /add and /rm behind --control-fro
         CHECK(w.control.changes == std::vector<bool>{true});
     }
 }
+
+namespace {
+// One raw request through the worker: the response head's fields, in order.
+struct raw_answer {
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::optional<std::string> header(std::string_view name) const {
+        for (const auto& [n, v] : headers) {
+            if (http::iequals(n, name)) {
+                return v;
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+task<raw_answer> exchange(const net::endpoint& where, std::string request) {
+    raw_answer out;
+    auto opened = co_await net::client_connection::open(where, 2000ms);
+    REQUIRE(opened);
+    net::client_connection connection = std::move(*opened);
+    REQUIRE(co_await connection.send(request, 2000ms) == 0);
+    connection.expect_response_to(http::method::get);
+    for (;;) {
+        const net::response_event event = co_await connection.next(3000ms);
+        if (event.what == net::response_event::kind::head) {
+            out.status = connection.head().status;
+            for (const auto& field : connection.head().headers) {
+                out.headers.emplace_back(std::string(field.name), std::string(field.value));
+            }
+        } else if (event.what == net::response_event::kind::body) {
+            out.body += event.body;
+        } else {
+            break;
+        }
+    }
+    co_await connection.close();
+    co_return out;
+}
+} // namespace
+
+TEST_CASE("proxy: forwarding headers are joined and added; Via both ways") {
+    runtime::reactor loop;
+    fake_upstream one;
+    one.reply = "HTTP/1.1 200 OK\r\nVia: 1.1 cache\r\nContent-Length: 2\r\n\r\nok";
+    worker w{test_config(), table_of({&one}, {1})};
+    raw_answer answer;
+    run(w, {&one}, [&](worker& w) -> task<void> {
+        answer = co_await exchange(
+            w.address, "GET /x HTTP/1.1\r\nHost: shop.example\r\n"
+                       "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n"
+                       "Via: 1.0 edge\r\nConnection: close\r\n\r\n");
+    });
+    REQUIRE(one.requests.size() == 1);
+    const std::string& sent = one.requests[0];
+    CHECK(sent.find("X-Forwarded-For: 10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1\r\n") !=
+          std::string::npos);
+    CHECK(sent.find("X-Forwarded-Proto: http\r\n") != std::string::npos);
+    CHECK(sent.find("X-Forwarded-Host: shop.example\r\n") != std::string::npos);
+    CHECK(sent.find("Via: 1.0 edge, 1.1 lbd\r\n") != std::string::npos);
+    CHECK(sent.find("Host: shop.example\r\n") != std::string::npos);
+    CHECK(answer.status == 200);
+    CHECK(answer.header("Via") == "1.1 cache, 1.1 lbd");
+    CHECK(answer.body == "ok");
+}
+
+TEST_CASE("proxy: a 204 or 304 from a replica goes on without its Content-Length") {
+    runtime::reactor loop;
+    const int status = GENERATE(204, 304);
+    fake_upstream one;
+    one.reply = "HTTP/1.1 " + std::to_string(status) +
+                (status == 204 ? " No Content" : " Not Modified") +
+                "\r\nContent-Length: 7\r\nETag: \"v1\"\r\n\r\n";
+    worker w{test_config(), table_of({&one}, {1})};
+    raw_answer answer;
+    run(w, {&one}, [&](worker& w) -> task<void> {
+        answer = co_await exchange(w.address, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    });
+    CHECK(answer.status == status);
+    CHECK_FALSE(answer.header("Content-Length"));
+    CHECK(answer.header("ETag") == "\"v1\"");
+}
