@@ -113,6 +113,7 @@ runtime::task<void> balancer_handler::upkeep() {
         for (auto& slot : retired_) {
             slot->expire(now);
         }
+        close_retired_tunnels(now);
         // A slot that left the table goes once its last request is done.
         std::erase_if(retired_, [](const std::unique_ptr<replica_slot>& slot) {
             return slot->in_flight() == 0 && slot->queued() == 0;

@@ -74,9 +74,13 @@ private:
         net::body_piece failure;           // how the client's body broke off
     };
 
-    // An upstream socket in use by a request, so that abort() can shut it down.
+    // An upstream socket in use by a request, so that abort() can shut it down. A tunnel
+    // (an upgraded connection) also notes its slot and client socket: it is shut down once
+    // its replica has been out of the table for --drain-timeout-ms.
     struct active_upstream {
         int fd = -1;
+        const replica_slot* tunnel_slot = nullptr;
+        int client_fd = -1;
         active_upstream* prev = nullptr;
         active_upstream* next = nullptr;
     };
@@ -96,7 +100,15 @@ private:
     runtime::task<int> send_rest(net::client_connection& connection, outbound_body& body);
     // Streams the upstream's response (its head has arrived) back to the client.
     runtime::task<attempt_result> relay_response(net::request_context& request, replica_slot& slot,
-                                                 net::client_connection& connection, bool reusable);
+                                                 net::client_connection& connection, bool reusable,
+                                                 active_upstream& active);
+    // The replica answered an upgrade request with 101: relays that, then joins the two
+    // connections byte for byte until either side closes (tunnel.cpp).
+    runtime::task<attempt_result> tunnel(net::request_context& request, replica_slot& slot,
+                                         net::client_connection& connection,
+                                         active_upstream& active);
+    // Upkeep: tunnels whose replica left the table more than --drain-timeout-ms ago end.
+    void close_retired_tunnels(replica_slot::clock::time_point now) noexcept;
     void build_upstream_request(const net::request_context& request, const outbound_body& body,
                                 std::string& wire) const;
     // The upstream's next response event, within --response-timeout-ms (-ETIMEDOUT).

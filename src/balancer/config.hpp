@@ -75,6 +75,8 @@ struct balancer_config {
     // Shorter than common servers' keep-alive (Node's 5 s), so lbd closes first.
     std::chrono::milliseconds upstream_idle_timeout{4000};
     std::chrono::milliseconds drain_timeout{10'000};
+    // An upgraded connection (WebSocket) through which nothing moved for this long closes.
+    std::chrono::milliseconds tunnel_idle_timeout{3'600'000};
     // Receive buffers per worker, for client and for upstream connections.
     unsigned client_buffers = 512;
     unsigned upstream_buffers = 512;

@@ -97,6 +97,11 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
     }
     join_field(via, request.head.version == http::version::http_1_0 ? "1.0 lbd" : "1.1 lbd");
     http::append_header(wire, "Via", via);
+    if (request.handover != nullptr) {
+        // Hop-by-hop, but the one hop that matters here: the replica is asked to switch.
+        http::append_header(wire, "Connection", "Upgrade");
+        http::append_header(wire, "Upgrade", head.headers.find("Upgrade").value_or(""));
+    }
     if (body.rest != nullptr && body.chunked) {
         http::append_header(wire, "Transfer-Encoding", "chunked");
         wire += "\r\n";
@@ -284,7 +289,9 @@ balancer_handler::attempt(net::request_context& request, replica_slot& slot, std
                           outbound_body& body, bool may_resend) {
     // A pooled connection has its receive armed, so one the replica closed has left the
     // pool already; the rare close that races with this request is still handled below.
-    std::optional<net::client_connection> connection = slot.take_idle();
+    // An upgrade takes a connection of its own: it never goes back to the pool.
+    const bool upgrading = request.handover != nullptr;
+    std::optional<net::client_connection> connection = upgrading ? std::nullopt : slot.take_idle();
     bool reused = connection.has_value();
     net::response_event event;
     clock::time_point sent_at;
@@ -308,6 +315,9 @@ balancer_handler::attempt(net::request_context& request, replica_slot& slot, std
         }
         track(active, connection->fd());
         connection->expect_response_to(request.head.method);
+        if (upgrading) {
+            connection->expect_upgrade();
+        }
         if (sent == 0) {
             sent = co_await connection->send(wire.substr(already), config_.response_timeout);
         }
@@ -350,20 +360,31 @@ balancer_handler::attempt(net::request_context& request, replica_slot& slot, std
     }
     metrics_.observe_latency(std::chrono::duration<double>(clock::now() - sent_at).count());
     // Reusable only when the whole request went out.
-    const attempt_result result = co_await relay_response(request, slot, *connection, sent == 0);
+    const attempt_result result =
+        co_await relay_response(request, slot, *connection, sent == 0, active);
     untrack(active);
     co_return result;
 }
 
 runtime::task<balancer_handler::attempt_result>
 balancer_handler::relay_response(net::request_context& request, replica_slot& slot,
-                                 net::client_connection& connection, bool reusable) {
+                                 net::client_connection& connection, bool reusable,
+                                 active_upstream& active) {
     const upstream_target& target = slot.target();
     replica_counters& counters = slot.counters();
     net::response_event event;
     const http::response_head& head = connection.head();
     const int status = head.status;
     ++counters.by_class[std::clamp(status / 100, 1, 5)];
+    if (status == 101) {
+        // Only an upgrade request gets here (the connection refuses a 101 otherwise).
+        co_return co_await tunnel(request, slot, connection, active);
+    }
+    if (request.handover != nullptr) {
+        // The replica did not switch protocols: an ordinary answer (the client connection
+        // closes after it), on an upstream connection that is not reused either.
+        reusable = false;
+    }
 
     if (status == 404) {
         // The spec's message replaces the replica's own 404.

@@ -180,6 +180,7 @@ void replica_slot::expire(clock::time_point now) {
 
 void replica_slot::retire() {
     retired_ = true;
+    retired_at_ = clock::now();
     while (first_waiter_ != nullptr) {
         wake_first(admission::retired);
     }

@@ -49,6 +49,7 @@ public:
     std::size_t queued() const noexcept { return queued_; }
     std::size_t idle() const noexcept { return idle_count_; }
     bool retired() const noexcept { return retired_; }
+    clock::time_point retired_at() const noexcept { return retired_at_; }
 
     // Where this slot's in-flight count also goes: the worker's per-table load vector
     // (for `bounded`) and its total. Null cells: not counted there.
@@ -114,6 +115,7 @@ private:
     std::uint32_t* load_cell_ = nullptr;
     std::uint64_t* load_total_ = nullptr;
     bool retired_ = false;
+    clock::time_point retired_at_{};
 
     waiter* first_waiter_ = nullptr;
     waiter* last_waiter_ = nullptr;

@@ -59,6 +59,7 @@ struct raw_flags {
     long queue_timeout_ms = 1000;
     long upstream_idle_timeout_ms = 4000;
     long drain_timeout_ms = 10'000;
+    long tunnel_idle_timeout_ms = 3'600'000;
     long client_buffers = 512;
     long upstream_buffers = 512;
     std::string admin_listen = "127.0.0.1:9901";
@@ -280,6 +281,11 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
            "close pooled upstream connections idle for MS (keep it below the replicas' own "
            "keep-alive timeout)")
         ->check(CLI::Range(1L, 3'600'000L));
+    option("--tunnel-idle-timeout-ms", raw.tunnel_idle_timeout_ms, "LB_TUNNEL_IDLE_TIMEOUT_MS",
+           "MS",
+           "an upgraded connection (WebSocket) through which nothing moved either way "
+           "for MS closes")
+        ->check(CLI::Range(1L, 86'400'000L));
     option("--drain-timeout-ms", raw.drain_timeout_ms, "LB_DRAIN_TIMEOUT_MS", "MS",
            "on SIGTERM, the time requests in flight get to finish; then they are cut off")
         ->check(CLI::Range(0L, 3'600'000L));
@@ -419,6 +425,7 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     config.upstream_idle = static_cast<std::size_t>(upstream_idle);
     config.upstream_idle_timeout = milliseconds{raw.upstream_idle_timeout_ms};
     config.drain_timeout = milliseconds{raw.drain_timeout_ms};
+    config.tunnel_idle_timeout = milliseconds{raw.tunnel_idle_timeout_ms};
     config.client_buffers = static_cast<unsigned>(raw.client_buffers);
     config.upstream_buffers = static_cast<unsigned>(raw.upstream_buffers);
     config.batch_wait = std::chrono::microseconds{raw.batch_wait_us};

@@ -31,6 +31,7 @@ client_connection& client_connection::operator=(client_connection&& other) noexc
         reusable_ = other.reusable_;
         at_eof_ = other.at_eof_;
         skipping_interim_ = other.skipping_interim_;
+        expect_upgrade_ = other.expect_upgrade_;
     }
     return *this;
 }
@@ -187,6 +188,15 @@ void client_connection::expect_response_to(http::method method) {
     received_any_ = false;
     reusable_ = false;
     skipping_interim_ = false;
+    expect_upgrade_ = false;
+}
+
+std::string client_connection::take_over() {
+    std::string rest(input_);
+    input_ = {};
+    lease_.release();
+    reusable_ = false;
+    return rest;
 }
 
 runtime::task<response_event> client_connection::next(milliseconds timeout,
@@ -239,7 +249,10 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
             break;
         case http::parse_event::headers_complete:
             if (state_->parser.head().status == 101) {
-                co_return response_event{response_event::kind::failed, {}, -EPROTO};
+                if (!expect_upgrade_) {
+                    co_return response_event{response_event::kind::failed, {}, -EPROTO};
+                }
+                co_return response_event{response_event::kind::head};
             }
             if (state_->parser.head().status < 200) {
                 // 100 Continue and other interim answers: the final one follows.

@@ -68,6 +68,12 @@ public:
 
     // Announces the request whose response comes next (HEAD responses have no body).
     void expect_response_to(http::method method);
+    // After expect_response_to: the request asks to switch protocols (Upgrade), so a 101
+    // is its head event, not an error; take_over() then hands out what followed the head.
+    void expect_upgrade() noexcept { expect_upgrade_ = true; }
+    // After a 101 head: the bytes received after it. The socket then carries the new
+    // protocol, the caller's to read and write raw (fd()) until close().
+    std::string take_over();
 
     // The next event of the current response: head (then head() is valid), body pieces,
     // complete, or failed. `timeout` bounds the wait for each receive (milliseconds::max()
@@ -126,6 +132,7 @@ private:
     bool reusable_ = false;
     bool at_eof_ = false;
     bool skipping_interim_ = false; // inside a 1xx answer, waiting for the final one
+    bool expect_upgrade_ = false;   // a 101 is the answer, not an interim one
 };
 
 struct opened_connection {

@@ -102,6 +102,19 @@ protected:
     ~request_body() = default;
 };
 
+// An upgrade request's connection (Connection: upgrade): the handler may take it over once
+// it has answered 101 Switching Protocols and flushed the answer.
+class connection_handover {
+public:
+    // Returns the bytes the client sent after the request (the new protocol's first, to
+    // pass on before anything else). From now on the server neither reads nor parses the
+    // connection, and closes it once handle() returns.
+    virtual std::string take_over() = 0;
+
+protected:
+    ~connection_handover() = default;
+};
+
 // What a handler sees of one request, and where its answer goes.
 struct request_context {
     const http::request_head& head;
@@ -118,6 +131,8 @@ struct request_context {
     // Routes the handler streams (streams_body): the body, to read while answering. A
     // body the handler leaves unread is read and dropped after it returns.
     request_body* body_stream = nullptr;
+    // Requests with Connection: upgrade and an Upgrade field only (else null).
+    connection_handover* handover = nullptr;
 };
 
 // Sends and clears request.out now (a handler streaming a long answer). False when the

@@ -94,15 +94,22 @@ runtime::task<bool> http_server::connection::serve_request() {
         }
     }
     record_.fresh = false;
+    // An upgrade request's connection carries the new protocol or nothing: it is not kept
+    // alive for another request whatever the handler answers.
+    const bool upgrade = head.upgrade && head.method != http::method::connect;
     request_context request{head,
                             streamed ? std::string_view{} : std::string_view{space_.body},
                             out_,
-                            head.keep_alive && !server_.stopping_,
+                            head.keep_alive && !server_.stopping_ && !head.upgrade,
                             record_.fd,
                             client_ip_,
                             server_.limits_.send_timeout,
-                            streamed ? this : nullptr};
+                            streamed ? this : nullptr,
+                            upgrade ? this : nullptr};
     co_await server_.handler_.handle(request);
+    if (taken_over_) {
+        co_return false; // an upgraded protocol ran on the socket: nothing more to parse
+    }
     // A body the handler did not read is dropped, so that the next request parses (within
     // the body's own deadline).
     while (request.keep_alive && !body_done_) {
@@ -159,6 +166,17 @@ void http_server::connection::park() {
         input_ = space_.spill;
     }
     lease_.release();
+}
+
+std::string http_server::connection::take_over() {
+    // The request head is all the parser had to read: what follows is the new protocol's.
+    taken_over_ = true;
+    body_done_ = true;
+    std::string rest(input_);
+    input_ = {};
+    space_.spill.clear();
+    lease_.release();
+    return rest;
 }
 
 runtime::task<http::parse_step> http_server::connection::next_step() {

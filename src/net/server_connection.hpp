@@ -20,7 +20,7 @@ namespace net {
 // Sends and clears `out`. False when the client is gone or too slow.
 runtime::task<bool> send_and_clear(int fd, std::string& out, std::chrono::milliseconds timeout);
 
-class http_server::connection final : public request_body {
+class http_server::connection final : public request_body, public connection_handover {
 public:
     // `first` holds the bytes that woke the record; empty when the record's receive found
     // no buffer (this connection then waits for one).
@@ -36,6 +36,7 @@ public:
 
     runtime::task<body_piece> read() override;
     void park() override;
+    std::string take_over() override;
 
 private:
     using clock = std::chrono::steady_clock;
@@ -71,6 +72,7 @@ private:
     bool idle_ = false;        // between requests with nothing buffered: may go idle
     bool ended_ = false;       // no more bytes will come
     bool timed_out_ = false;   // ... because a timeout expired
+    bool taken_over_ = false;  // the handler has the socket (an upgraded protocol)
 };
 
 } // namespace net

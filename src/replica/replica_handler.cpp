@@ -9,8 +9,8 @@
 namespace replica {
 
 replica_handler::replica_handler(std::string server_id, std::chrono::milliseconds delay)
-    : delay_(delay) {
-    home_body_ = api::success_body("Hello from Server: " + server_id);
+    : server_id_(std::move(server_id)), delay_(delay) {
+    home_body_ = api::success_body("Hello from Server: " + server_id_);
 }
 
 void replica_handler::append_error(std::string& out, int status, std::string_view reason) const {
@@ -38,6 +38,10 @@ runtime::task<void> replica_handler::handle(net::request_context& request) {
     options.keep_alive = request.keep_alive;
     options.version = head.version;
 
+    if (head.path == "/ws") {
+        co_await websocket(request);
+        co_return;
+    }
     if (head.path == "/home" || head.path == "/heartbeat") {
         if (!readable) {
             static constexpr http::header_field allow[] = {{"Allow", "GET, HEAD"}};

@@ -2,7 +2,8 @@
 // replica_handler: the lb-replica web server's routes. GET /home answers
 // {"message":"Hello from Server: <ID>","status":"successful"}\n (api::answer: jsonify's
 // bytes), GET /heartbeat 200 with
-// an empty body, any other path 404 with a JSON error, another method on a known path 405.
+// an empty body, GET /ws a WebSocket echo (RFC 6455), any other path 404 with a JSON
+// error, another method on a known path 405.
 // One per worker thread; the /home body is rendered once at construction. With a delay,
 // /home answers that much later (a slow replica, for tests and benchmarks).
 
@@ -25,6 +26,10 @@ public:
     const std::string& home_body() const noexcept { return home_body_; }
 
 private:
+    // GET /ws: the WebSocket echo (websocket_echo.cpp).
+    runtime::task<void> websocket(net::request_context& request);
+
+    std::string server_id_;
     std::string home_body_;
     std::chrono::milliseconds delay_;
 };

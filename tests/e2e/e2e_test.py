@@ -56,8 +56,9 @@ def compose_command():
 
 PORT = free_port()
 ADMIN_PORT = free_port()
+SERVER_PORT = free_port()
 ENV = dict(os.environ, LBD_PORT=str(PORT), LBD_ADMIN_PORT=str(ADMIN_PORT),
-           LBD_DOCKER_SOCKET=SOCKET, PWD=ROOT)
+           SERVER_PORT=str(SERVER_PORT), LBD_DOCKER_SOCKET=SOCKET, PWD=ROOT)
 COMPOSE = compose_command()
 
 
@@ -99,7 +100,16 @@ def lbd_container():
 
 def compose_down(check=False):
     # podman-compose 1.0 has no --remove-orphans (and no orphans: it runs what the file says).
-    return compose("down", *([] if ENGINE == "podman" else ["--remove-orphans"]), check=check)
+    # The profile: `down` stops the assignment's services too, if they run.
+    return compose(*([] if ENGINE == "podman" else ["--profile", "assignment"]), "down",
+                   *([] if ENGINE == "podman" else ["--remove-orphans"]), check=check)
+
+
+def running_services():
+    """The compose services of this project with a running container."""
+    listed = docker("ps", "--filter", f"label=com.docker.compose.project={PROJECT}", "--format",
+                    '{{.Label "com.docker.compose.service"}}').stdout.split()
+    return set(listed)
 
 
 def lbd_logs():
@@ -126,6 +136,68 @@ def wait_for(predicate, timeout, step=0.05):
             return value
         time.sleep(step)
     return None
+
+
+@unittest.skipIf(ENGINE == "podman", "podman-compose 1.0.3 knows no compose profiles")
+class AssignmentSteps(unittest.TestCase):
+    """The assignment's testing procedure, as it is written: `docker-compose up server`,
+    then `up load_balancer` with the curl API, then `docker run ... server-image`."""
+
+    @classmethod
+    def setUpClass(cls):
+        compose_down()
+        for container in managed_containers(all_states=True).values():
+            docker("rm", "-f", container, check=False)
+        docker("rm", "-f", "server1", check=False)
+
+    @classmethod
+    def tearDownClass(cls):
+        compose_down()
+        docker("rm", "-f", "server1", check=False)
+
+    def answers(self, port, path):
+        def ready():
+            try:
+                return http("GET", path, port=port)
+            except OSError:
+                return None
+        return wait_for(ready, 90, 0.5)
+
+    def test_1_up_server_is_a_lone_replica(self):
+        up = compose("up", "-d", "--build", "server", check=False)
+        self.assertEqual(up.returncode, 0, up.stderr)
+        status, body = self.answers(SERVER_PORT, "/home")
+        self.assertEqual((status, body),
+                         (200, '{"message":"Hello from Server: 1","status":"successful"}\n'))
+        self.assertEqual(http("GET", "/heartbeat", port=SERVER_PORT)[0], 200)
+        self.assertEqual(running_services(), {"server"}, "up server starts the server alone")
+        compose("rm", "-sf", "server")
+
+    def test_2_up_load_balancer_serves_the_api(self):
+        up = compose("up", "-d", "--build", "load_balancer", check=False)
+        self.assertEqual(up.returncode, 0, up.stderr)
+        status, body = self.answers(PORT, "/rep")
+        self.assertEqual(status, 200, body)
+        self.assertTrue(wait_for(lambda: json.loads(http("GET", "/rep")[1])["message"]["N"] == 3,
+                                 60, 0.5))
+        status, body = http("POST", "/add", '{"n": 1, "hostnames": ["S5"]}')
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["message"]["N"], 4)
+        status, body = http("DELETE", "/rm", '{"n": 1, "hostnames": ["S5"]}')
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["message"]["N"], 3)
+        self.assertIn("load_balancer", running_services())
+        self.assertNotIn("lbd", running_services())
+        compose_down(check=True)
+
+    def test_3_docker_run_server_image(self):
+        # As written, with the host port on loopback: -p 127.0.0.1:PORT:5000.
+        port = free_port()
+        docker("run", "-d", "--name", "server1", "-p", f"127.0.0.1:{port}:5000", "server-image")
+        status, body = self.answers(port, "/home")
+        self.assertEqual(status, 200, body)
+        self.assertTrue(json.loads(body)["message"].startswith("Hello from Server: "), body)
+        docker("rm", "-f", "server1")
 
 
 class Compose(unittest.TestCase):
@@ -164,6 +236,9 @@ class Compose(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertRegex(json.loads(body)["message"], r"^Hello from Server: [123]$")
         self.assertEqual(set(managed_containers()), {"Server1", "Server2", "Server3"})
+        # `up` without names starts lbd alone: the assignment's services have a profile.
+        if ENGINE != "podman":
+            self.assertEqual(running_services(), {"lbd"})
 
     def test_1b_published_on_loopback_only_and_own_names_refused(self):
         # compose.yaml publishes 5000 on 127.0.0.1 unless LBD_BIND says otherwise.
