@@ -11,7 +11,12 @@
 #   bench/compare.sh [--duration 5s] [--rounds 3] [--connections "64 256"]
 #                    [--warmup 1s] [--bin-dir build/src/cmd] [--json FILE]
 #                    [--only "lbd haproxy nginx direct"] [--baseline DIR]
-#                    [--balancer-cpu 0] [--wrk-cpu 1] [--replica-cpu 1]
+#                    [--balancer-cpu 0] [--wrk-cpu 1] [--replica-cpu 1] [--rate]
+#
+# --rate: instead of wrk's closed loop, lb-load (beside lbd in --bin-dir) finds each
+# balancer's saturation, then runs them all open loop at 25%, 50% and 80% of the slowest
+# one's (latency from each request's due time: no coordinated omission), then 1 MiB
+# downloads and uploads (bench/rates.sh).
 #
 # CPU pinning (taskset), made for a 2-core machine: the balancer under test runs alone on
 # --balancer-cpu (0); wrk and the three replicas share --wrk-cpu (1). The balancer is the
@@ -47,6 +52,8 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench_name=compare.sh
 # shellcheck source=bench/lib.sh
 . "$repo_root/bench/lib.sh"
+# shellcheck source=bench/rates.sh
+. "$repo_root/bench/rates.sh"
 
 duration=5s
 warmup=1s
@@ -59,6 +66,7 @@ wrk_cpu=1
 replica_cpu=1
 servers=(lbd haproxy nginx direct)
 baseline_dir=""
+rate_mode=0
 
 usage() {
     sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'
@@ -69,6 +77,7 @@ parse_args() {
         case "$1" in
             --only) read -r -a servers <<<"${2:?--only needs a value}"; shift 2 ;;
             --baseline) baseline_dir=${2:?--baseline needs a value}; shift 2 ;;
+            --rate) rate_mode=1; shift ;;
             -h|--help) usage; exit 0 ;;
             --*) common_option "$1" "${2-}" || balancer_option "$1" "${2-}" \
                      || { usage >&2; die "unknown option $1"; }; shift 2 ;;
@@ -105,7 +114,7 @@ find_binaries() {
         if [ ! -x "$bin_dir/lbd" ] || [ ! -x "$bin_dir/lb-replica" ]; then
             echo "compare.sh: building lbd and lb-replica in build/" >&2
             [ -f "$repo_root/build/build.ninja" ] || meson setup "$repo_root/build" "$repo_root"
-            ninja -C "$repo_root/build" src/cmd/lbd src/cmd/lb-replica
+            ninja -C "$repo_root/build" src/cmd/lbd src/cmd/lb-replica src/cmd/lb-load
         fi
     fi
     case "$bin_dir" in
@@ -114,13 +123,14 @@ find_binaries() {
     esac
     [ -x "$bin_dir/lbd" ] || die "no lbd in $bin_dir"
     [ -x "$bin_dir/lb-replica" ] || die "no lb-replica in $bin_dir"
+    [ "$rate_mode" = 0 ] || [ -x "$bin_dir/lb-load" ] || die "--rate: no lb-load in $bin_dir"
 }
 
 # --- answers --------------------------------------------------------------------------
 
 # The body of GET /home from the replica with id N.
 replica_body() {
-    echo "{\"message\": \"Hello from Server: $1\", \"status\": \"successful\"}"
+    echo "{\"message\":\"Hello from Server: $1\",\"status\":\"successful\"}"
 }
 
 # GET /home through NAME on PORT (optionally with X-Request-ID ID) must be 200 with one of
@@ -260,6 +270,9 @@ start_nginx() {
             proxy_pass http://replicas;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # Bodies streamed both ways, as lbd and HAProxy do (1 MiB uploads in --rate).
+            client_max_body_size 0;
+            proxy_request_buffering off;
         }
     }
 }
@@ -460,8 +473,13 @@ main() {
             check_affinity "$name" "${!port}"
         fi
     done
-    run_all
-    report
+    if [ "$rate_mode" = 1 ]; then
+        run_rates
+        report_rates
+    else
+        run_all
+        report
+    fi
     echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     if [ -n "$json_out" ]; then
         echo "figures written to $json_out"

@@ -24,7 +24,7 @@ bench_name=replica.sh
 . "$repo_root/bench/lib.sh"
 
 # The body both servers answer; nginx gets it verbatim, lb-replica builds it from --id 1.
-readonly body='{"message": "Hello from Server: 1", "status": "successful"}'
+readonly body='{"message":"Hello from Server: 1","status":"successful"}'
 
 duration=5s
 warmup=1s

@@ -67,7 +67,7 @@ private:
     // the request's first send, so the request can be sent again elsewhere; a longer one
     // starts there and the rest is read from the client while it is sent on.
     struct outbound_body {
-        std::string ahead;                 // read ahead of the upstream request
+        std::string& ahead;                // read ahead of the upstream request (scratch)
         net::request_body* rest = nullptr; // null: `ahead` is the whole body
         bool chunked = false;              // the rest goes on as chunks, as it came
         bool started = false;              // some of the rest was read: no second send
@@ -109,7 +109,8 @@ private:
                                          active_upstream& active);
     // Upkeep: tunnels whose replica left the table more than --drain-timeout-ms ago end.
     void close_retired_tunnels(replica_slot::clock::time_point now) noexcept;
-    void build_upstream_request(const net::request_context& request, const outbound_body& body,
+    // False when the request's Connection field lists too many options (a 400).
+    bool build_upstream_request(const net::request_context& request, const outbound_body& body,
                                 std::string& wire) const;
     // The upstream's next response event, within --response-timeout-ms (-ETIMEDOUT).
     runtime::task<net::response_event> next_event(net::client_connection& connection);

@@ -2,8 +2,12 @@
 // request with its body read ahead (or streamed on when longer), relay the response as it
 // arrives, and try the next replica once where that is safe.
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cerrno>
+#include <cstdio>
+
+#include <sys/uio.h>
 
 #include "balancer/balancer_handler.hpp"
 #include "balancer/key_source.hpp"
@@ -19,6 +23,10 @@ namespace {
 // Response bytes gathered before a flush to the client, and the most of a request body
 // read before the upstream request goes out (a longer body is streamed on).
 constexpr std::size_t stream_chunk = 64 * 1024;
+// Response body pieces from this size on are sent from the buffer they arrived in; smaller
+// ones are copied behind the head (and behind pipelined answers), which costs less than a
+// system call of their own.
+constexpr std::size_t direct_send_bytes = 4096;
 
 // The client's body broke off: answer what the server says (nothing when the client is
 // gone) and close.
@@ -30,12 +38,35 @@ void answer_body_failure(net::request_context& request, const net::body_piece& f
         respond_failure(request, failure.status, message);
     }
 }
-// Appends `value` to a list field ("a, b").
-void join_field(std::string& joined, std::string_view value) {
-    if (!joined.empty()) {
-        joined += ", ";
+// "Name: a, b, ours\r\n": every `name` field of `fields` joined in order, then `ours`.
+void append_joined(std::string& out, std::string_view name, const http::header_list& fields,
+                   std::string_view ours) {
+    out.append(name).append(": ");
+    for (const auto& field : fields) {
+        if (http::iequals(field.name, name)) {
+            out.append(field.value).append(", ");
+        }
     }
-    joined += value;
+    out.append(ours).append("\r\n");
+}
+// The status line and the fields a response goes on with (no hop-by-hop field, no
+// Content-Length, Via joined with lbd's). A plain function: the filter's table lives on
+// the stack, never in a coroutine frame.
+// False when the fields name more Connection options than the filter takes.
+bool append_end_to_end_fields(std::string& out, int status, const http::header_list& fields) {
+    const http::hop_by_hop_filter hop_by_hop{fields};
+    if (hop_by_hop.too_many()) {
+        return false;
+    }
+    http::append_status_line(out, status);
+    for (const auto& field : fields) {
+        if (!hop_by_hop.drops(field.name) && !http::iequals(field.name, "Content-Length") &&
+            !http::iequals(field.name, "Via")) {
+            http::append_header(out, field.name, field.value);
+        }
+    }
+    append_joined(out, "Via", fields, "1.1 lbd");
+    return true;
 }
 } // namespace
 
@@ -50,28 +81,24 @@ balancer_handler::next_event(net::client_connection& connection) {
     co_return event;
 }
 
-void balancer_handler::build_upstream_request(const net::request_context& request,
+bool balancer_handler::build_upstream_request(const net::request_context& request,
                                               const outbound_body& body, std::string& wire) const {
     const http::request_head& head = request.head;
     wire.append(head.method_name).append(" ").append(head.target).append(" HTTP/1.1\r\n");
-    // Fields joined into one (every X-Forwarded-For and Via in order, then lbd's own).
-    std::string forwarded_for;
-    std::string via;
+    // One pass copies the end-to-end fields; X-Forwarded-For and Via are joined into one
+    // field each afterwards (theirs in order, then lbd's), written straight into `wire`.
+    const http::hop_by_hop_filter hop_by_hop{head.headers};
+    if (hop_by_hop.too_many()) {
+        return false;
+    }
     std::string_view host;
     bool has_proto = false;
     bool has_forwarded_host = false;
     for (const auto& field : head.headers) {
         // Expect: lbd has answered 100 Continue itself.
-        if (http::is_hop_by_hop(field.name, head.headers) ||
-            http::iequals(field.name, "Content-Length") || http::iequals(field.name, "Expect")) {
-            continue;
-        }
-        if (http::iequals(field.name, "X-Forwarded-For")) {
-            join_field(forwarded_for, field.value);
-            continue;
-        }
-        if (http::iequals(field.name, "Via")) {
-            join_field(via, field.value);
+        if (hop_by_hop.drops(field.name) || http::iequals(field.name, "Content-Length") ||
+            http::iequals(field.name, "Expect") || http::iequals(field.name, "X-Forwarded-For") ||
+            http::iequals(field.name, "Via")) {
             continue;
         }
         if (http::iequals(field.name, "Host")) {
@@ -86,8 +113,7 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
         http::append_header(wire, "Host", "lbd");
     }
     if (!request.client_ip.empty()) {
-        join_field(forwarded_for, request.client_ip);
-        http::append_header(wire, "X-Forwarded-For", forwarded_for);
+        append_joined(wire, "X-Forwarded-For", head.headers, request.client_ip);
     }
     if (!has_proto) {
         http::append_header(wire, "X-Forwarded-Proto", "http");
@@ -95,8 +121,8 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
     if (!has_forwarded_host && !host.empty()) {
         http::append_header(wire, "X-Forwarded-Host", host);
     }
-    join_field(via, request.head.version == http::version::http_1_0 ? "1.0 lbd" : "1.1 lbd");
-    http::append_header(wire, "Via", via);
+    append_joined(wire, "Via", head.headers,
+                  request.head.version == http::version::http_1_0 ? "1.0 lbd" : "1.1 lbd");
     if (request.handover != nullptr) {
         // Hop-by-hop, but the one hop that matters here: the replica is asked to switch.
         http::append_header(wire, "Connection", "Upgrade");
@@ -106,7 +132,7 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
         http::append_header(wire, "Transfer-Encoding", "chunked");
         wire += "\r\n";
         http::append_chunk(wire, body.ahead);
-        return;
+        return true;
     }
     const bool body_method = head.method == http::method::post ||
                              head.method == http::method::put || head.method == http::method::patch;
@@ -118,12 +144,18 @@ void balancer_handler::build_upstream_request(const net::request_context& reques
     }
     wire += "\r\n";
     wire += body.ahead;
+    return true;
 }
 
 runtime::task<bool> balancer_handler::read_ahead(net::request_context& request,
                                                  outbound_body& body) {
     // Every proxied route streams its body (streams_body): it is never handed over whole.
     assert(request.body_stream != nullptr);
+    if (request.head.content_length.value_or(0) > stream_chunk) {
+        // Too long to be sent twice anyway: streamed from its first byte, never copied.
+        body.rest = request.body_stream;
+        co_return true;
+    }
     for (;;) {
         const net::body_piece piece = co_await request.body_stream->read();
         if (piece.what == net::body_piece::kind::end) {
@@ -167,7 +199,12 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
         respond_failure(request, 503, "<Error> No replicas available");
         co_return;
     }
-    outbound_body body;
+    // The connection's scratch buffers: the upstream request and the body read ahead are
+    // built where the previous request's were, so a steady stream allocates nothing.
+    std::string& wire = (*request.scratch)[0];
+    outbound_body body{(*request.scratch)[1]};
+    wire.clear();
+    body.ahead.clear();
     if (!co_await read_ahead(request, body)) {
         answer_body_failure(request, body.failure);
         co_return;
@@ -180,8 +217,13 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
     const std::uint64_t random_id = 100000 + random_() % 900000;
     const hashing::request_key key =
         extract_key(config_.key, request.head, request.client_ip, random_id);
-    std::string wire;
-    build_upstream_request(request, body, wire);
+    if (!build_upstream_request(request, body, wire)) {
+        request.keep_alive = false;
+        respond_failure(request, 400,
+                        "<Error> Too many Connection options (at most " +
+                            std::to_string(http::hop_by_hop_filter::max_tokens) + ")");
+        co_return;
+    }
     const bool idempotent = http::is_idempotent(request.head.method);
 
     replica_slot* previous = nullptr;
@@ -253,7 +295,6 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
 
 runtime::task<int> balancer_handler::send_rest(net::client_connection& connection,
                                                outbound_body& body) {
-    std::string frame;
     for (;;) {
         const net::body_piece piece = co_await body.rest->read();
         body.started = true;
@@ -265,16 +306,20 @@ runtime::task<int> balancer_handler::send_rest(net::client_connection& connectio
             if (!body.chunked) {
                 co_return 0;
             }
-            frame.clear();
-            http::append_last_chunk(frame);
-            co_return co_await connection.send(frame, config_.response_timeout);
+            co_return co_await connection.send("0\r\n\r\n", config_.response_timeout);
         }
-        // The piece is a view into the client's receive buffer: sent before the next read.
+        // The piece is a view into the client's receive buffer: sent from there, framed
+        // when chunked, before the next read.
         int sent = 0;
         if (body.chunked) {
-            frame.clear();
-            http::append_chunk(frame, piece.bytes);
-            sent = co_await connection.send(frame, config_.response_timeout);
+            char size_line[24];
+            const int length =
+                std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece.bytes.size());
+            std::array<iovec, 3> vectors{
+                {{size_line, static_cast<std::size_t>(length)},
+                 {const_cast<char*>(piece.bytes.data()), piece.bytes.size()},
+                 {const_cast<char*>("\r\n"), 2}}};
+            sent = co_await runtime::writev_all(connection.fd(), vectors, config_.response_timeout);
         } else {
             sent = co_await connection.send(piece.bytes, config_.response_timeout);
         }
@@ -404,18 +449,13 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
     }
 
     const std::size_t mark = request.out.size();
-    http::append_status_line(request.out, status);
-    std::string via;
-    for (const auto& field : head.headers) {
-        if (http::iequals(field.name, "Via")) {
-            join_field(via, field.value);
-        } else if (!http::is_hop_by_hop(field.name, head.headers) &&
-                   !http::iequals(field.name, "Content-Length")) {
-            http::append_header(request.out, field.name, field.value);
-        }
+    if (!append_end_to_end_fields(request.out, status, head.headers)) {
+        co_await connection.close();
+        ++counters.by_class[0];
+        respond_failure(request, 502,
+                        "<Error> Replica '" + target.name + "' sent too many Connection options");
+        co_return attempt_result::answered;
     }
-    join_field(via, "1.1 lbd");
-    http::append_header(request.out, "Via", via);
     bool chunked_out = false;
     if (!head.has_body) {
         // A HEAD answer keeps its length; 204 and 304 carry none (RFC 9110, 8.6).
@@ -457,6 +497,26 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
             co_return attempt_result::broken;
         }
         if (request.head.method == http::method::head) {
+            continue;
+        }
+        if (event.body.size() >= direct_send_bytes) {
+            // A large piece goes out from the upstream's receive buffer, after what is
+            // pending, in one writev: no copy into request.out.
+            char size_line[24];
+            std::array<std::string_view, 3> pieces{event.body};
+            std::size_t count = 1;
+            if (chunked_out) {
+                const int length =
+                    std::snprintf(size_line, sizeof size_line, "%zx\r\n", event.body.size());
+                pieces = {std::string_view(size_line, static_cast<std::size_t>(length)), event.body,
+                          "\r\n"};
+                count = 3;
+            }
+            flushed = true;
+            if (!co_await net::flush_response(request, std::span(pieces.data(), count))) {
+                co_await connection.close();
+                co_return attempt_result::broken;
+            }
             continue;
         }
         if (chunked_out) {

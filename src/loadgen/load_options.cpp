@@ -1,6 +1,7 @@
 #include "loadgen/load_options.hpp"
 
 #include <charconv>
+#include <limits>
 #include <optional>
 
 namespace loadgen {
@@ -61,8 +62,15 @@ body "Hello from Server: <ID>"), per status code, errors, latency percentiles, r
 per second and a timeline.
 
   --url URL            the target, http:// only (required)
-  --requests R         requests to send (default 10000)
-  --connections C      keep-alive connections (default 64)
+  --requests R         requests to send (default 10000; closed loop)
+  --rate N             open loop: N requests a second on a fixed timetable, whatever the
+                       answers, each latency counted from when its request was due
+                       (no coordinated omission); needs --duration
+  --duration S         seconds to run: open loop, requests = N x S; closed loop (no
+                       --rate), as many requests as the connections get through
+  --body-bytes B       POST a body of B bytes instead of GET (default 0: GET)
+  --connections C      keep-alive connections (default 64; open loop: enough to hold the
+                       requests in flight at N a second)
   --request-id MODE    random: a random 6-digit X-Request-ID per request (default);
                        none: no X-Request-ID header
   --threads T          reactor threads sharing the connections (default 1)
@@ -124,6 +132,24 @@ parse_load_options(std::span<const std::string_view> args) {
                 return bad("must be a number from 1 to 100000000");
             }
             options.requests = *count;
+        } else if (name == "rate") {
+            const auto rate = parse_count(value, 1, 10'000'000);
+            if (!rate) {
+                return bad("must be a number of requests a second from 1 to 10000000");
+            }
+            options.rate = static_cast<double>(*rate);
+        } else if (name == "duration") {
+            const auto seconds = parse_count(value, 1, 86'400);
+            if (!seconds) {
+                return bad("must be a number of seconds from 1 to 86400");
+            }
+            options.duration = std::chrono::seconds{*seconds};
+        } else if (name == "body-bytes") {
+            const auto bytes = parse_count(value, 0, 1ULL << 34);
+            if (!bytes) {
+                return bad("must be a number of bytes from 0 to 17179869184");
+            }
+            options.body_bytes = *bytes;
         } else if (name == "connections") {
             const auto count = parse_count(value, 1, 10'000);
             if (!count) {
@@ -162,6 +188,15 @@ parse_load_options(std::span<const std::string_view> args) {
     }
     if (!has_url && !options.help) {
         return std::unexpected(std::string("--url is required"));
+    }
+    if (options.rate > 0 && options.duration.count() == 0) {
+        return std::unexpected(std::string("--rate needs --duration (open loop)"));
+    }
+    if (options.rate > 0) {
+        options.requests = static_cast<std::uint64_t>(
+            options.rate * std::chrono::duration<double>(options.duration).count());
+    } else if (options.duration.count() > 0) {
+        options.requests = std::numeric_limits<std::uint64_t>::max(); // until the time is up
     }
     return options;
 }

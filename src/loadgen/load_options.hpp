@@ -32,6 +32,13 @@ std::expected<http_url, std::string> parse_http_url(std::string_view text);
 struct load_options {
     http_url url;
     std::uint64_t requests = 10'000;
+    // Open loop (--rate): requests go out on a fixed timetable, `rate` a second for
+    // `duration` (requests = rate x duration), each latency counted from its due time.
+    // 0: closed loop (each connection sends its next request when the last is answered).
+    double rate = 0;
+    std::chrono::milliseconds duration{0};
+    // POST with a body of this many bytes instead of GET (--body-bytes).
+    std::uint64_t body_bytes = 0;
     std::uint32_t connections = 64;
     std::uint32_t threads = 1;
     request_id_mode request_ids = request_id_mode::random;

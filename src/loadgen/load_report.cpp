@@ -15,7 +15,7 @@ std::string fixed(double value, int decimals) {
     return text;
 }
 
-double to_ms(std::uint32_t us) {
+double to_ms(std::uint64_t us) {
     return static_cast<double>(us) / 1000.0;
 }
 
@@ -72,6 +72,9 @@ void load_report::merge(const load_report& other) {
         per_status[status] += count;
     }
     over_time.merge(other.over_time);
+    latencies.merge(other.latencies);
+    body_bytes_received += other.body_bytes_received;
+    body_bytes_sent += other.body_bytes_sent;
 }
 
 double load_report::requests_per_second() const noexcept {
@@ -95,6 +98,9 @@ std::string render_json(const load_report& report, const load_options& options) 
     writer.key("unknown_server").value(report.unknown_server);
     writer.key("duration_s").raw(fixed(std::chrono::duration<double>(report.elapsed).count(), 3));
     writer.key("requests_per_second").raw(fixed(report.requests_per_second(), 1));
+    writer.key("rate").raw(fixed(options.rate, 1)); // 0: closed loop
+    writer.key("body_bytes_sent").value(report.body_bytes_sent);
+    writer.key("body_bytes_received").value(report.body_bytes_received);
     writer.key("servers").begin_object();
     for (const auto& [id, count] : report.per_server) {
         writer.key(id).value(count);
@@ -117,6 +123,8 @@ std::string render_json(const load_report& report, const load_options& options) 
     writer.key("p50").raw(fixed(to_ms(report.latency.p50_us), 3));
     writer.key("p90").raw(fixed(to_ms(report.latency.p90_us), 3));
     writer.key("p99").raw(fixed(to_ms(report.latency.p99_us), 3));
+    writer.key("p99.9").raw(fixed(to_ms(report.latency.p999_us), 3));
+    writer.key("p99.99").raw(fixed(to_ms(report.latency.p9999_us), 3));
     writer.key("max").raw(fixed(to_ms(report.latency.max_us), 3));
     writer.key("mean").raw(fixed(report.latency.mean_us / 1000.0, 3));
     writer.end_object();
@@ -151,8 +159,13 @@ std::string render_table(const load_report& report, const load_options& options)
     add("requests      %llu over %u connections, %u thread(s), X-Request-ID %s\n",
         static_cast<unsigned long long>(report.requests), options.connections, options.threads,
         options.request_ids == request_id_mode::random ? "random" : "none");
-    add("duration      %.3f s, %.1f requests/s\n",
-        std::chrono::duration<double>(report.elapsed).count(), report.requests_per_second());
+    add("duration      %.3f s, %.1f requests/s%s\n",
+        std::chrono::duration<double>(report.elapsed).count(), report.requests_per_second(),
+        options.rate > 0 ? " (open loop)" : "");
+    if (options.rate > 0) {
+        add("rate          %.0f requests/s scheduled; latencies from each request's due time\n",
+            options.rate);
+    }
     add("responses     %llu (%llu ok), failed %llu\n",
         static_cast<unsigned long long>(report.responses),
         static_cast<unsigned long long>(report.ok),
@@ -162,9 +175,11 @@ std::string render_table(const load_report& report, const load_options& options)
         static_cast<unsigned long long>(report.errors.reset),
         static_cast<unsigned long long>(report.errors.timeout),
         static_cast<unsigned long long>(report.errors.other));
-    add("latency ms    p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  mean %.3f\n",
+    add("latency ms    p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  p99.99 %.3f  max %.3f  "
+        "mean %.3f\n",
         to_ms(report.latency.p50_us), to_ms(report.latency.p90_us), to_ms(report.latency.p99_us),
-        to_ms(report.latency.max_us), report.latency.mean_us / 1000.0);
+        to_ms(report.latency.p999_us), to_ms(report.latency.p9999_us), to_ms(report.latency.max_us),
+        report.latency.mean_us / 1000.0);
     out += "\nstatus        count\n";
     for (const auto& [status, count] : report.per_status) {
         add("%-13d %llu\n", status, static_cast<unsigned long long>(count));

@@ -46,12 +46,15 @@ struct load_report {
     std::map<std::string, std::uint64_t, std::less<>> per_server;
     std::map<int, std::uint64_t> per_status;
     latency_stats latency;
+    latency_histogram latencies; // this thread's, merged into the final report's
+    std::uint64_t body_bytes_received = 0;
+    std::uint64_t body_bytes_sent = 0;
     std::chrono::nanoseconds elapsed{0};
     timeline over_time; // requests finished per bucket
 
     // Counts one complete response (its id looked up without allocating once known).
     void count_response(int status, std::string_view body);
-    // Adds another thread's counters (not the latency, which is summarized once).
+    // Adds another thread's counters and latencies (summarized once, at the end).
     void merge(const load_report& other);
     double requests_per_second() const noexcept;
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "http/serializer.hpp"
+#include "loadgen/pacer.hpp"
 #include "net/endpoint.hpp"
 #include "net/http_client.hpp"
 #include "runtime/reactor.hpp"
@@ -27,12 +28,11 @@ struct shared_run {
     const load_options* options = nullptr;
     net::endpoint where;
     clock_type::time_point start;
+    pacer pace{clock_type::time_point{}, 0};
+    std::string body; // the POST body (--body-bytes), shared read-only
     // Request numbers handed out; relaxed is enough: the number only has to be unique,
     // and nothing else is published through it.
     std::atomic<std::uint64_t> next_request{0};
-    // One slot per request number, written only by the connection that took the number;
-    // read after the threads are joined (join is the synchronization).
-    std::vector<std::uint32_t> latencies_us;
 };
 
 // A response body past this size is not kept (the id sits in the first bytes).
@@ -64,10 +64,16 @@ runtime::task<void> drive_connection(shared_run* run, load_report* report, std::
 
     for (;;) {
         const std::uint64_t number = run->next_request.fetch_add(1, std::memory_order_relaxed);
-        if (number >= options.requests) {
+        if (number >= options.requests || (!run->pace.open_loop() && options.duration.count() > 0 &&
+                                           clock_type::now() - run->start >= options.duration)) {
             break;
         }
         ++report->requests;
+        // Open loop: not before the request is due (late ones go at once).
+        if (const auto wait = run->pace.wait_before(number, clock_type::now());
+            wait > clock_type::duration::zero()) {
+            co_await runtime::sleep_for(wait);
+        }
         const clock_type::time_point started = clock_type::now();
 
         if (!connection) {
@@ -89,12 +95,20 @@ runtime::task<void> drive_connection(shared_run* run, load_report* report, std::
             headers[header_count++] = {
                 "X-Request-ID", std::string_view(id_text, static_cast<std::size_t>(end - id_text))};
         }
-        http::append_request_head(wire, "GET", options.url.target,
+        const bool post = options.body_bytes > 0;
+        http::append_request_head(wire, post ? "POST" : "GET", options.url.target,
                                   std::span<const http::header_field>(headers, header_count),
-                                  std::nullopt);
-        connection->expect_response_to(http::method::get);
+                                  post ? std::optional<std::uint64_t>{options.body_bytes}
+                                       : std::nullopt);
+        connection->expect_response_to(post ? http::method::post : http::method::get);
 
         int error = co_await connection->send(wire, options.timeout);
+        if (error == 0 && post) {
+            error = co_await connection->send(run->body, options.timeout);
+            if (error == 0) {
+                report->body_bytes_sent += run->body.size();
+            }
+        }
         int status = 0;
         body.clear();
         while (error == 0) {
@@ -102,6 +116,7 @@ runtime::task<void> drive_connection(shared_run* run, load_report* report, std::
             if (event.what == net::response_event::kind::head) {
                 status = connection->head().status;
             } else if (event.what == net::response_event::kind::body) {
+                report->body_bytes_received += event.body.size();
                 if (body.size() < kept_body_bytes) {
                     body.append(event.body.substr(0, kept_body_bytes - body.size()));
                 }
@@ -117,11 +132,9 @@ runtime::task<void> drive_connection(shared_run* run, load_report* report, std::
             count_failure(*report, error, false);
             report->over_time.record(finished - run->start, false);
         } else {
-            const auto latency =
-                std::chrono::duration_cast<std::chrono::microseconds>(finished - started).count();
-            // no_latency marks "no response": a (71-minute) latency never collides with it.
-            run->latencies_us[number] =
-                static_cast<std::uint32_t>(std::min<long long>(latency, no_latency - 1));
+            const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+                run->pace.latency(number, started, finished));
+            report->latencies.record(static_cast<std::uint64_t>(latency.count()));
             report->count_response(status, body);
             report->over_time.record(finished - run->start, status >= 200 && status <= 299);
         }
@@ -164,7 +177,7 @@ std::expected<load_report, std::string> run_load(const load_options& options) {
     shared_run run;
     run.options = &options;
     run.where = *where;
-    run.latencies_us.assign(options.requests, no_latency);
+    run.body.assign(options.body_bytes, 'b');
 
     const std::uint32_t threads = std::min(options.threads, options.connections);
     std::vector<load_report> reports(threads, load_report(options.timeline_bucket));
@@ -182,6 +195,7 @@ std::expected<load_report, std::string> run_load(const load_options& options) {
     }
 
     run.start = clock_type::now();
+    run.pace = pacer{run.start, options.rate};
     for (std::uint32_t t = 1; t < threads; ++t) {
         others.emplace_back([&run, &reports, &failures, &firsts, &counts, t, seed] {
             try {
@@ -211,7 +225,7 @@ std::expected<load_report, std::string> run_load(const load_options& options) {
         merged.merge(reports[t]);
     }
     merged.elapsed = elapsed;
-    merged.latency = summarize_latencies(run.latencies_us);
+    merged.latency = summarize(merged.latencies);
     return merged;
 }
 

@@ -2,10 +2,11 @@
 // load_runner: the I/O half of lb-load. run_load() resolves the URL, then drives
 // --connections keep-alive HTTP/1.1 connections, spread over --threads reactor threads
 // (the calling thread is the first; it must not own a reactor yet), each connection a
-// coroutine that pulls request numbers from one shared atomic counter until R are taken.
-// A request that gets no response (connect failure, reset, timeout) is counted as an
-// error and its connection is reopened for the next request. Allocates up front: one
-// latency slot per request and one frame per connection; per request, nothing beyond
+// coroutine that pulls request numbers from one shared atomic counter until R are taken;
+// open loop (--rate), each request waits for its due time (pacer) and its latency counts
+// from then. A request that gets no response (connect failure, reset, timeout) is counted
+// as an error and its connection is reopened for the next request. Allocates up front: a
+// latency histogram per thread and one frame per connection; per request, nothing beyond
 // the connection's reused request and body strings.
 
 #include <expected>

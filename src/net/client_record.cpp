@@ -69,6 +69,12 @@ void workspace::trim() noexcept {
     if (spill.capacity() > kept_body) {
         std::string{}.swap(spill);
     }
+    for (std::string& buffer : scratch) {
+        if (buffer.capacity() > kept_out) {
+            std::string{}.swap(buffer);
+        }
+        buffer.clear();
+    }
     out.clear();
     body.clear();
     spill.clear();

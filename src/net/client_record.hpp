@@ -103,6 +103,9 @@ struct workspace {
     std::string out;   // answers not sent yet
     std::string body;  // whole bodies of routes that do not stream
     std::string spill; // unread input kept while the handler waits (request_body::park)
+    // The handler's own per-connection buffers (request_context::scratch), kept across
+    // requests so that a steady stream of requests allocates nothing.
+    std::array<std::string, 2> scratch;
     char client_ip[INET6_ADDRSTRLEN] = {};
     workspace* next_free = nullptr;
 

@@ -1,5 +1,9 @@
 #include "net/http_server.hpp"
 
+#include <array>
+
+#include <sys/uio.h>
+
 #include <cerrno>
 
 #include <sys/socket.h>
@@ -29,6 +33,25 @@ void request_handler::append_error(std::string& out, int status, std::string_vie
 
 runtime::task<bool> flush_response(request_context& request) {
     co_return co_await send_and_clear(request.client_fd, request.out, request.send_timeout);
+}
+
+runtime::task<bool> flush_response(request_context& request,
+                                   std::span<const std::string_view> then) {
+    assert(then.size() <= 8);
+    std::array<iovec, 9> vectors{};
+    std::size_t count = 0;
+    if (!request.out.empty()) {
+        vectors[count++] = {request.out.data(), request.out.size()};
+    }
+    for (const std::string_view piece : then) {
+        if (!piece.empty()) {
+            vectors[count++] = {const_cast<char*>(piece.data()), piece.size()};
+        }
+    }
+    const int sent = co_await runtime::writev_all(
+        request.client_fd, std::span<iovec>(vectors.data(), count), request.send_timeout);
+    request.out.clear();
+    co_return sent == 0;
 }
 
 http_server::~http_server() {

@@ -23,8 +23,10 @@
 // finish (answered with "Connection: close"); abort() then ends whatever is left. One
 // server per thread; everything here runs on that thread.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -133,11 +135,19 @@ struct request_context {
     request_body* body_stream = nullptr;
     // Requests with Connection: upgrade and an Upgrade field only (else null).
     connection_handover* handover = nullptr;
+    // Two buffers of the handler's own, kept with the connection across its requests (a
+    // reused capacity: building into them allocates nothing after the first requests).
+    std::array<std::string, 2>* scratch = nullptr;
 };
 
 // Sends and clears request.out now (a handler streaming a long answer). False when the
 // client is gone or too slow; the handler should then stop and set keep_alive = false.
 runtime::task<bool> flush_response(request_context& request);
+// The same, followed in one writev by `then` (a body piece sent from the buffer it was
+// received into, say: no copy into request.out). Each view must stay valid until this
+// completes. At most 8 views.
+runtime::task<bool> flush_response(request_context& request,
+                                   std::span<const std::string_view> then);
 
 class http_server;
 

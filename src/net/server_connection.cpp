@@ -105,7 +105,8 @@ runtime::task<bool> http_server::connection::serve_request() {
                             client_ip_,
                             server_.limits_.send_timeout,
                             streamed ? this : nullptr,
-                            upgrade ? this : nullptr};
+                            upgrade ? this : nullptr,
+                            &space_.scratch};
     co_await server_.handler_.handle(request);
     if (taken_over_) {
         co_return false; // an upgraded protocol ran on the socket: nothing more to parse

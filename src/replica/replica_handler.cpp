@@ -31,6 +31,14 @@ std::string resolve_server_id(const char* flag_value) {
     return "Unknown";
 }
 
+std::uint64_t replica_handler::body_limit(const http::request_head& head) const {
+    return head.path == "/sink" ? std::uint64_t{1} << 40 : request_handler::body_limit(head);
+}
+
+bool replica_handler::streams_body(const http::request_head& head) const {
+    return head.path == "/sink";
+}
+
 runtime::task<void> replica_handler::handle(net::request_context& request) {
     const http::request_head& head = request.head;
     const bool readable = head.method == http::method::get || head.method == http::method::head;
@@ -40,6 +48,14 @@ runtime::task<void> replica_handler::handle(net::request_context& request) {
 
     if (head.path == "/ws") {
         co_await websocket(request);
+        co_return;
+    }
+    if (head.path.starts_with("/bytes/") && readable) {
+        co_await bytes(request, head.path.substr(7));
+        co_return;
+    }
+    if (head.path == "/sink" && head.method == http::method::post) {
+        co_await sink(request);
         co_return;
     }
     if (head.path == "/home" || head.path == "/heartbeat") {

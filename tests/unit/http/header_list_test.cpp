@@ -31,3 +31,38 @@ TEST_CASE("hop_by_hop: fixed list and Connection-listed names", "[http]") {
     CHECK(http::is_hop_by_hop("x-hop", h));
     CHECK_FALSE(http::is_hop_by_hop("X-Request-ID", h));
 }
+
+TEST_CASE("hop_by_hop_filter: the same answers in linear time, a limit on the options", "[http]") {
+    http::header_field fields[] = {{"Connection", "close, X-Hop"},
+                                   {"Connection", " x-other ,X-HOP"},
+                                   {"X-Hop", "1"},
+                                   {"X-Request-ID", "7"}};
+    const http::header_list h{fields};
+    const http::hop_by_hop_filter filter{h};
+    CHECK_FALSE(filter.too_many());
+    for (auto name :
+         {"Connection", "Keep-Alive", "transfer-encoding", "x-hop", "X-Other", "CLOSE"}) {
+        CHECK(filter.drops(name));
+        CHECK(filter.drops(name) == (http::is_hop_by_hop(name, h)));
+    }
+    CHECK_FALSE(filter.drops("X-Request-ID"));
+    CHECK_FALSE(filter.drops("Host"));
+
+    // Every option listed: up to the limit, all of them dropped; one more is too many.
+    std::string many;
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < http::hop_by_hop_filter::max_tokens; ++i) {
+        names.push_back("X-Opt-" + std::to_string(i));
+        many += (i ? ", " : "") + names.back();
+    }
+    http::header_field at_limit[] = {{"Connection", many}};
+    const http::hop_by_hop_filter full{http::header_list{at_limit}};
+    CHECK_FALSE(full.too_many());
+    for (const auto& name : names) {
+        CHECK(full.drops(name));
+    }
+    CHECK_FALSE(full.drops("X-Opt-999"));
+    many += ", X-One-More";
+    http::header_field over[] = {{"Connection", many}};
+    CHECK(http::hop_by_hop_filter{http::header_list{over}}.too_many());
+}

@@ -31,32 +31,30 @@ TEST_CASE("the server id comes from the replica's message") {
     CHECK_FALSE(extract_server_id(""));
 }
 
-TEST_CASE("nearest-rank percentiles") {
-    std::vector<std::uint32_t> values;
-    for (std::uint32_t v = 1; v <= 100; ++v) {
-        values.push_back(101 - v); // unsorted on purpose
+TEST_CASE("nearest-rank percentiles from the histogram, exact below 256 us") {
+    loadgen::latency_histogram histogram;
+    for (std::uint64_t v = 1; v <= 100; ++v) {
+        histogram.record(101 - v); // any order
     }
-    values.push_back(loadgen::no_latency);
-    values.push_back(loadgen::no_latency);
-    const loadgen::latency_stats stats = loadgen::summarize_latencies(values);
+    const loadgen::latency_stats stats = loadgen::summarize(histogram);
     CHECK(stats.count == 100);
     CHECK(stats.p50_us == 50);
     CHECK(stats.p90_us == 90);
     CHECK(stats.p99_us == 99);
+    CHECK(stats.p999_us == 100);
     CHECK(stats.max_us == 100);
     CHECK(stats.mean_us == Approx(50.5));
 
-    const std::vector<std::uint32_t> ten = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
-    CHECK(loadgen::nearest_rank(ten, 90) == 9);
-    CHECK(loadgen::nearest_rank(ten, 91) == 10);
-    CHECK(loadgen::nearest_rank(ten, 100) == 10);
-    CHECK(loadgen::nearest_rank(ten, 0.1) == 1);
+    loadgen::latency_histogram ten;
+    for (std::uint64_t v = 1; v <= 10; ++v) {
+        ten.record(v);
+    }
+    CHECK(ten.percentile(90) == 9);
+    CHECK(ten.percentile(91) == 10);
+    CHECK(ten.percentile(100) == 10);
+    CHECK(ten.percentile(0.1) == 1);
 
-    const std::vector<std::uint32_t> one = {7};
-    CHECK(loadgen::nearest_rank(one, 50) == 7);
-
-    std::vector<std::uint32_t> none = {loadgen::no_latency};
-    const loadgen::latency_stats empty = loadgen::summarize_latencies(none);
+    const loadgen::latency_stats empty = loadgen::summarize(loadgen::latency_histogram{});
     CHECK(empty.count == 0);
     CHECK(empty.max_us == 0);
 }
