@@ -154,6 +154,7 @@ worker_metrics balancer_handler::metrics() const {
             .idle_closed = s.idle_closed,
             .rejected = s.rejected,
             .buffer_waits = s.buffer_waits,
+            .lingering = s.lingering,
             .max = server_->limits().max_connections,
         };
     }

@@ -57,6 +57,7 @@ struct balancer_config {
     std::chrono::milliseconds startup_timeout{10'000};
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::milliseconds linger_timeout{2'000};
     // A request body's deadline: body_timeout plus a second per body_min_rate bytes.
     std::chrono::milliseconds body_timeout{30'000};
     std::uint64_t body_min_rate = 64 * 1024;

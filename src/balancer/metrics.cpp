@@ -42,6 +42,7 @@ void worker_metrics::merge(const worker_metrics& other) {
     c.idle_closed += o.idle_closed;
     c.rejected += o.rejected;
     c.buffer_waits += o.buffer_waits;
+    c.lingering += o.lingering;
     c.max += o.max;
     for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
         latency_buckets[i] += other.latency_buckets[i];
@@ -106,6 +107,7 @@ std::string render_prometheus(const worker_metrics& requests, const control_metr
     const single connection_figures[] = {
         {"lbd_connections_open", "gauge", c.open},
         {"lbd_connections_idle", "gauge", c.idle},
+        {"lbd_connections_lingering", "gauge", c.lingering},
         {"lbd_connections_max", "gauge", c.max},
         {"lbd_workers_at_connection_limit", "gauge", c.at_limit},
         {"lbd_connections_accepted_total", "counter", c.accepted},

@@ -39,7 +39,8 @@ struct connection_counters {
     std::uint64_t idle_closed = 0;
     std::uint64_t rejected = 0; // requests refused by the parser
     std::uint64_t buffer_waits = 0;
-    std::uint64_t max = 0; // the limit, summed over workers (0: none)
+    std::uint64_t lingering = 0; // answered, reading what the client still sends, closing
+    std::uint64_t max = 0;       // the limit, summed over workers (0: none)
 };
 
 struct worker_metrics {

@@ -73,6 +73,7 @@ net::worker_pool_options pool_options(const balancer::balancer_config& config) {
     options.listen = config.listen;
     options.limits.header_timeout = config.header_timeout;
     options.limits.idle_timeout = config.idle_timeout;
+    options.limits.linger_timeout = config.linger_timeout;
     options.limits.body_timeout = config.body_timeout;
     options.limits.body_min_rate = config.body_min_rate;
     // Each worker takes its share of the connection budget.

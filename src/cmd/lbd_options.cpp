@@ -52,6 +52,7 @@ struct raw_flags {
     long response_timeout_ms = 10'000;
     long header_timeout_ms = 10'000;
     long idle_timeout_ms = 60'000;
+    long linger_timeout_ms = 2'000;
     long body_timeout_ms = 30'000;
     long max_body = 0;
     long batch_wait_us = 20;
@@ -244,6 +245,11 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     option("--idle-timeout-ms", raw.idle_timeout_ms, "LB_IDLE_TIMEOUT_MS", "MS",
            "close client connections idle for MS, and those that stall mid-body for MS (408)")
         ->check(CLI::Range(1L, 3'600'000L));
+    option("--linger-timeout-ms", raw.linger_timeout_ms, "LB_LINGER_TIMEOUT_MS", "MS",
+           "after an error answer that ends a connection mid-request, what the client "
+           "still sends is read and dropped for up to MS, so that it reads the answer "
+           "instead of a reset")
+        ->check(CLI::Range(0L, 600'000L));
     option("--body-timeout-ms", raw.body_timeout_ms, "LB_BODY_TIMEOUT_MS", "MS",
            "a request body must arrive within MS plus one second per --body-min-rate "
            "bytes, else 408; 0: no limit")
@@ -412,6 +418,7 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     config.response_timeout = milliseconds{raw.response_timeout_ms};
     config.header_timeout = milliseconds{raw.header_timeout_ms};
     config.idle_timeout = milliseconds{raw.idle_timeout_ms};
+    config.linger_timeout = milliseconds{raw.linger_timeout_ms};
     config.body_timeout = milliseconds{raw.body_timeout_ms};
     config.body_min_rate = static_cast<std::uint64_t>(body_min_rate);
     config.proxy_body_limit = raw.max_body == 0 ? std::numeric_limits<std::uint64_t>::max()

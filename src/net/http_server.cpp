@@ -171,19 +171,43 @@ runtime::task<void> http_server::serve_record(client_record* record) {
         ++stats_.buffer_waits;
     }
     detail::workspace* space = take_workspace();
-    bool go_idle = false;
+    connection::ending how = connection::ending::close;
     {
         connection served{*this, *record, *space, std::move(first)};
-        go_idle = co_await served.run();
+        how = co_await served.run();
     }
     give_back(space);
-    if (go_idle && !stopping_) {
+    if (how == connection::ending::idle && !stopping_) {
         busy_.remove(record);
         wait_for_request(record);
         co_return;
     }
+    if (how == connection::ending::linger) {
+        co_await linger(record->fd);
+    }
     co_await runtime::close(record->fd);
     free_record(record);
+}
+
+runtime::task<void> http_server::linger(int fd) {
+    // NOTE: closing a socket with unread bytes makes the kernel send a reset, and a client
+    // still sending its request then fails with ECONNRESET and may never read the answer
+    // already sent. So the write side closes first (the client sees the end of the
+    // answer), and what still arrives is read and dropped until the client closes too or
+    // linger_timeout passes.
+    ::shutdown(fd, SHUT_WR);
+    ++stats_.lingering;
+    const auto until = client_record::clock::now() + limits_.linger_timeout;
+    while (client_record::clock::now() < until) {
+        runtime::deadline_list::wait timed{deadlines_, until};
+        // The end of the stream, an error, or the deadline (a cancellation) ends it.
+        const int got = co_await runtime::read_some(fd, discard_.data(), discard_.size())
+                            .with_cancel(timed.slot());
+        if (got <= 0) {
+            break;
+        }
+    }
+    --stats_.lingering;
 }
 
 runtime::task<void> http_server::close_silent(client_record* record) {

@@ -45,6 +45,10 @@ struct server_limits {
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds idle_timeout{60'000};
     std::chrono::milliseconds send_timeout{30'000};
+    // After an answer that closes a connection while the client is still sending (an
+    // error mid-request): how long what still arrives is read and dropped before the
+    // socket closes (http_server::linger).
+    std::chrono::milliseconds linger_timeout{2'000};
     // A request body must arrive within body_timeout, extended by one second for every
     // body_min_rate bytes received (mod_reqtimeout's MinRate): a large upload at a decent
     // rate goes through, a body trickled to hold the connection does not. Zero: no limit.
@@ -73,6 +77,7 @@ struct server_stats {
     std::uint64_t idle_closed = 0;  // keep-alive connections closed by the idle timeout
     std::uint64_t rejected = 0;     // requests refused by the parser (400, 413, 431, ...)
     std::uint64_t buffer_waits = 0; // receives that found every buffer leased
+    std::size_t lingering = 0;      // connections answered and closing (linger_timeout)
 };
 
 // One piece of a streamed request body (request_body::read).
@@ -208,6 +213,9 @@ private:
     runtime::task<void> serve_record(detail::client_record* record);
     // The record's receive ended without bytes: answer 408 if a first head timed out, close.
     runtime::task<void> close_silent(detail::client_record* record);
+    // Shuts the write side of `fd` and drops what the client still sends, up to
+    // limits_.linger_timeout; the caller closes `fd` afterwards.
+    runtime::task<void> linger(int fd);
     void free_record(detail::client_record* record);
     runtime::task<void> expire_idle(std::chrono::milliseconds period);
 
@@ -235,6 +243,8 @@ private:
     // sweepers run in their own scope: they must outlive the connections they time out.
     runtime::deadline_list deadlines_;
     runtime::cancel_slot expiry_sleep_;
+    // Where lingering connections' bytes go: they are dropped, so all share it.
+    std::array<char, 4096> discard_{};
     runtime::scope timers_;
 };
 

@@ -27,12 +27,12 @@ http_server::connection::connection(http_server& server, detail::client_record& 
         record_.fresh ? record_.deadline : clock::now() + server_.limits_.header_timeout;
 }
 
-runtime::task<bool> http_server::connection::run() {
+runtime::task<http_server::connection::ending> http_server::connection::run() {
     for (;;) {
         const http::parse_step step = co_await next_step();
         if (step.event == http::parse_event::need_more) {
             if (idle_) {
-                co_return true;
+                co_return ending::idle;
             }
             // A head that did not arrive in time gets its answer; anything else just ends.
             if (timed_out_ && (parser_.in_message() || record_.fresh)) {
@@ -56,7 +56,10 @@ runtime::task<bool> http_server::connection::run() {
         co_await flush();
     }
     lease_.release();
-    co_return false;
+    // Bytes may still be on their way unless the client itself ended the stream.
+    const bool client_ended = ended_ && !timed_out_;
+    const ending how = unread_ && !client_ended && !taken_over_ ? ending::linger : ending::close;
+    co_return how;
 }
 
 runtime::task<bool> http_server::connection::serve_request() {
@@ -119,6 +122,7 @@ runtime::task<bool> http_server::connection::serve_request() {
         }
     }
     head_done_ = false;
+    unread_ = !body_done_;
     if (!request.keep_alive) {
         co_return false;
     }
@@ -270,6 +274,7 @@ runtime::task<bool> http_server::connection::flush() {
 }
 
 void http_server::connection::answer_error(int status, std::string_view reason) {
+    unread_ = true; // the connection closes before the rest of the request is read
     server_.handler_.append_error(out_, status, reason);
 }
 

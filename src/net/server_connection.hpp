@@ -29,10 +29,15 @@ public:
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    // Serves requests until the connection is between requests with nothing buffered and
-    // everything sent (true: it may wait idle for the next one), or until it must close
-    // (false: the client left, an error, a timeout, the server stopping).
-    runtime::task<bool> run();
+    // How a busy stretch ended.
+    enum class ending : std::uint8_t {
+        idle,   // between requests, nothing buffered, everything sent: wait for the next
+        close,  // the client left, the server is stopping, or the protocol was taken over
+        linger, // closing while the client may still be sending (an error answered
+                // mid-request, a body left unread): http_server::linger_and_close
+    };
+    // Serves requests until the connection may go idle or must close.
+    runtime::task<ending> run();
 
     runtime::task<body_piece> read() override;
     void park() override;
@@ -73,6 +78,7 @@ private:
     bool ended_ = false;       // no more bytes will come
     bool timed_out_ = false;   // ... because a timeout expired
     bool taken_over_ = false;  // the handler has the socket (an upgraded protocol)
+    bool unread_ = false;      // closing with the client's request not read to its end
 };
 
 } // namespace net

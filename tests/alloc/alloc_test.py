@@ -52,7 +52,9 @@ class SteadyState(unittest.TestCase):
         self.lbd.close()
         for replica in self.replicas:
             replica.close()
-        os.unlink(self.count_file)
+        for leftover in (self.count_file, self.count_file + ".part"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
     def allocations(self):
         time.sleep(0.1)  # the shim writes its count every 20 ms

@@ -1,6 +1,7 @@
 // count_malloc: an LD_PRELOAD shim that counts heap allocations (malloc, calloc, realloc,
 // the aligned forms, and so every operator new) of the whole process, and every 20 ms
-// writes the running count, as decimal text, over the file named by COUNT_MALLOC_FILE.
+// writes the running count, as decimal text, to the file named by COUNT_MALLOC_FILE (into
+// a temporary file renamed over it, so a reader never sees it half-written).
 // The allocation-free request path test (alloc_test.py) reads it before and after a run.
 // The calls go on to glibc's own (__libc_*); the writer thread never allocates.
 
@@ -29,15 +30,19 @@ void count() noexcept {
 
 void* writer(void* path) {
     char text[32];
+    char temporary[4096];
+    std::snprintf(temporary, sizeof temporary, "%s.part", static_cast<const char*>(path));
     const timespec period{0, 20 * 1000 * 1000};
     for (;;) {
-        const int fd = ::open(static_cast<const char*>(path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                              0644);
+        const int fd = ::open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd >= 0) {
             const int n = std::snprintf(text, sizeof text, "%lu\n",
                                         allocations.load(std::memory_order_relaxed));
-            [[maybe_unused]] const ssize_t written = ::write(fd, text, static_cast<std::size_t>(n));
+            const bool whole = ::write(fd, text, static_cast<std::size_t>(n)) == n;
             ::close(fd);
+            if (whole) {
+                ::rename(temporary, static_cast<const char*>(path));
+            }
         }
         ::nanosleep(&period, nullptr);
     }

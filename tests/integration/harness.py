@@ -172,6 +172,17 @@ def request(port, method="GET", path="/", headers=None, body=b"", host="127.0.0.
         return Reader(sock).response(head_request=(method == "HEAD"))
 
 
+def metrics(lbd):
+    """The admin listener's /metrics as {name{labels}: value}."""
+    text = request(lbd.admin_port, "GET", "/metrics").body.decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
 def answer_then_close(port, raw):
     """Sends raw bytes on a fresh connection; returns (the one response, whether the server
     then closed the connection) — what every malformed-request test checks."""

@@ -20,7 +20,7 @@ import unittest
 from collections import Counter
 
 from harness import (ADMIN_LISTENING, LB_REPLICA, LBD, Lbd, LoadLoop, Reader, Upstream,
-                     answer_then_close, build, connect, new_key, pid_alive, pipelined_homes, report,
+                     answer_then_close, build, connect, metrics, new_key, pid_alive, pipelined_homes, report,
                      request, server_of, wait_until)
 
 # --- the tests ---------------------------------------------------------------------------
@@ -828,6 +828,34 @@ class RequestBodies(unittest.TestCase):
             self.assertEqual(self.echo.paths["/x"], 0, "a cut-off body reached the replica whole")
             r = request(lbd.port, "POST", "/x", body=b"y" * 100_000)
             self.assertEqual((r.status, r.json()["body_length"]), (200, 100_000))
+
+    def test_a_client_still_sending_reads_its_413_not_a_reset(self):
+        # lbd answers at the head and closes: closing with unread bytes would reset the
+        # connection, and the client's next send would fail before it read the answer.
+        with Lbd("--max-body", "100000", "--linger-timeout-ms", "1500",
+                 static=[self.echo.address]) as lbd, connect(lbd.port, timeout=5) as sock:
+            sock.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
+            started = time.monotonic()
+            while time.monotonic() - started < 0.5:
+                sock.sendall(b"u" * 65536)  # ECONNRESET here without the lingering close
+            self.assertEqual(metrics(lbd)["lbd_connections_lingering"], 1)
+            reader = Reader(sock)
+            r = reader.response()
+            self.assertEqual((r.status, r.json()["message"]), (413, "<Error> Request body too large"))
+            self.assertTrue(reader.closed())
+            # A client that never stops is cut off once the linger time is over.
+            try:
+                while time.monotonic() - started < 10:
+                    sock.sendall(b"u" * 65536)
+            except OSError:
+                pass
+            took = time.monotonic() - started
+            report(f"a client still sending after its 413 was read from for {took:.2f} s "
+                   f"(--linger-timeout-ms 1500)")
+            self.assertGreater(took, 1.3)
+            self.assertLess(took, 4)
+            self.assertTrue(wait_until(lambda: metrics(lbd)["lbd_connections_lingering"] == 0))
+            self.assertEqual(self.echo.paths["/x"], 0)
 
     def test_a_client_that_leaves_mid_body_costs_nothing_else(self):
         with Lbd(static=[self.echo.address]) as lbd:

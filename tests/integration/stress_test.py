@@ -21,8 +21,8 @@ import threading
 import time
 import unittest
 
-from harness import (LB_REPLICA, Lbd, LoadLoop, Process, Reader, build, connect, report, request,
-                     wait_until)
+from harness import (LB_REPLICA, Lbd, LoadLoop, Process, Reader, build, connect, metrics, report,
+                     request, wait_until)
 
 LB_LOAD = os.environ.get("LB_LOAD", "lb-load")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -92,17 +92,6 @@ def burst(port, count, path="/home", timeout_ms=20000, threads=1):
                            "--threads", str(threads), "--timeout-ms", str(timeout_ms), "--json"],
                           capture_output=True, text=True, timeout=timeout_ms / 1000 + 60)
     return json.loads(done.stdout)
-
-
-def metrics(lbd):
-    """The admin listener's /metrics as {name{labels}: value}."""
-    text = request(lbd.admin_port, "GET", "/metrics").body.decode()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
 
 
 def rss_bytes(pid):
