@@ -16,7 +16,22 @@ struct header_field {
 };
 
 // ASCII case-insensitive equality: header names and tokens are ASCII (RFC 9110 5.1).
-bool iequals(std::string_view a, std::string_view b);
+// Inline: a request compares its field names dozens of times, most failing on the size.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const auto x = static_cast<unsigned char>(a[i]);
+        const auto y = static_cast<unsigned char>(b[i]);
+        // Equal, or equal letters of different case (only letters differ by 0x20 that way
+        // after the OR below maps both to lower case).
+        if (x != y && ((x | 0x20U) != (y | 0x20U) || (x | 0x20U) < 'a' || (x | 0x20U) > 'z')) {
+            return false;
+        }
+    }
+    return true;
+}
 
 class header_list {
 public:

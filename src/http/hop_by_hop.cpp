@@ -38,13 +38,16 @@ hop_by_hop_filter::hop_by_hop_filter(const header_list& message_headers) noexcep
                 too_many_ = true;
                 return;
             }
+            if (tokens_ == 0) {
+                table_.fill(slot{nullptr, 0});
+            }
             for (std::size_t i = hash(token) % slots;; i = (i + 1) % slots) {
-                if (table_[i].empty()) {
-                    table_[i] = token;
+                if (table_[i].size == 0) {
+                    table_[i] = slot{token.data(), token.size()};
                     ++tokens_;
                     return;
                 }
-                if (iequals(table_[i], token)) {
+                if (iequals(table_[i].view(), token)) {
                     return; // listed twice
                 }
             }
@@ -59,8 +62,8 @@ bool hop_by_hop_filter::drops(std::string_view name) const noexcept {
     if (tokens_ == 0) {
         return false;
     }
-    for (std::size_t i = hash(name) % slots; !table_[i].empty(); i = (i + 1) % slots) {
-        if (iequals(table_[i], name)) {
+    for (std::size_t i = hash(name) % slots; table_[i].size != 0; i = (i + 1) % slots) {
+        if (iequals(table_[i].view(), name)) {
             return true;
         }
     }

@@ -32,7 +32,14 @@ public:
 private:
     static constexpr std::size_t slots = 2 * max_tokens;
     static std::uint64_t hash(std::string_view name) noexcept; // case-insensitive
-    std::array<std::string_view, slots> table_{};
+    // A slot: a token, or empty (size 0). Trivial, so that the table is left unwritten
+    // until a first token arrives: most messages list none.
+    struct slot {
+        const char* data;
+        std::size_t size;
+        std::string_view view() const noexcept { return {data, size}; }
+    };
+    std::array<slot, slots> table_;
     std::size_t tokens_ = 0;
     bool too_many_ = false;
 };

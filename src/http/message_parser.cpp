@@ -1,5 +1,8 @@
 #include "http/message_parser.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 namespace http {
 
 namespace {
@@ -243,14 +246,15 @@ parse_step message_parser::feed(std::string_view input) {
 }
 
 parse_error message_parser::scan_head(std::string_view bytes) {
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        // The size limit is a fault at byte max+1, ordered with the others by position.
-        if (head_bytes_ + i + 1 > limits_.max_head_bytes) {
-            return {431, "header block too large"};
-        }
-        char c = bytes[i];
-        char prev = prev_head_byte_;
-        prev_head_byte_ = c;
+    // The size limit is a fault at byte max+1, ordered with the others by position.
+    const std::size_t room =
+        limits_.max_head_bytes > head_bytes_ ? limits_.max_head_bytes - head_bytes_ : 0;
+    const std::size_t end = std::min(bytes.size(), room);
+    const char* data = bytes.data();
+    char prev = prev_head_byte_;
+    std::size_t i = 0;
+    while (i < end) {
+        const char c = data[i];
         if (prev == '\r' && c != '\n') {
             return {400, "bare CR"};
         }
@@ -261,6 +265,27 @@ parse_error message_parser::scan_head(std::string_view bytes) {
         if (prev == '\n' && (c == ' ' || c == '\t')) {
             return {400, "obsolete line folding"};
         }
+        prev = c;
+        ++i;
+        if (c == '\r' || c == '\n' || i == end) {
+            continue;
+        }
+        // Only a CR, an LF and the byte after one can be at fault: jump to the next CR or
+        // LF (in a well-formed line, the CR just before the LF).
+        const void* lf = std::memchr(data + i, '\n', end - i);
+        const std::size_t lf_at =
+            lf != nullptr ? static_cast<std::size_t>(static_cast<const char*>(lf) - data) : end;
+        const void* cr = std::memchr(data + i, '\r', lf_at - i);
+        const std::size_t next =
+            cr != nullptr ? static_cast<std::size_t>(static_cast<const char*>(cr) - data) : lf_at;
+        if (next > i) {
+            prev = data[next - 1];
+            i = next;
+        }
+    }
+    prev_head_byte_ = prev;
+    if (bytes.size() > room) {
+        return {431, "header block too large"};
     }
     return {};
 }

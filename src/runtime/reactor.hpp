@@ -102,6 +102,8 @@ private:
     void turn(bool may_block);
     // Submits and sleeps until the batch is in (see reactor_options::batch_wait).
     int submit_and_wait_batch();
+    // Submits and sleeps for a completion or 1 ms, whichever comes first (under valgrind).
+    int submit_and_wait_slice();
     void reap();
     void arm_mailbox();
     void drain_mailbox();
@@ -110,6 +112,7 @@ private:
     io_uring ring_{};
     std::uint32_t batch_wait_us_ = 0; // 0: no batching (off, or not supported)
     unsigned batch_ = 1;
+    bool sliced_waits_ = false; // running under valgrind: see the constructor
     bool batching_ = false;
     bool stopping_ = false;
     std::uint64_t enter_calls_ = 0;

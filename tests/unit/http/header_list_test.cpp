@@ -18,6 +18,13 @@ TEST_CASE("header_list: case-insensitive lookup and tokens", "[http]") {
     CHECK_FALSE(h.contains_token("connection", "close"));
     CHECK(http::iequals("Content-Length", "content-LENGTH"));
     CHECK_FALSE(http::iequals("Content-Length", "Content-Lengt"));
+    CHECK(http::iequals("x-1_~", "X-1_~"));
+    // Only letters fold: these pairs differ by 0x20 as 'A' and 'a' do.
+    CHECK_FALSE(http::iequals("@", "`"));
+    CHECK_FALSE(http::iequals("[", "{"));
+    CHECK_FALSE(http::iequals("^", "~"));
+    CHECK_FALSE(http::iequals("\x01", "!"));
+    CHECK_FALSE(http::iequals("a\xc1", "a\xe1"));
 }
 
 TEST_CASE("hop_by_hop: fixed list and Connection-listed names", "[http]") {

@@ -1,8 +1,14 @@
-// Addresses without the network: cidr matching, numeric parsing that never resolves, and
-// net::resolve off the reactor's thread.
+// Addresses without the network: cidr matching, numeric parsing that never resolves,
+// net::resolve off the reactor's thread, and a peer address as text.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <string>
+
+#include <netinet/in.h>
+
 #include "net/cidr.hpp"
+#include "net/client_record.hpp"
 #include "net/endpoint.hpp"
 #include "net/resolver.hpp"
 #include "runtime/reactor.hpp"
@@ -65,4 +71,22 @@ TEST_CASE("resolve: numeric at once, names on a helper thread", "[net]") {
     REQUIRE(named);
     CHECK(named->port() == 8080);
     CHECK_FALSE(loop.block_on(net::resolve("localhost:x", std::chrono::milliseconds{5000})));
+}
+
+TEST_CASE("peer_address: a client's address as X-Forwarded-For writes it", "[net]") {
+    const auto text_of = [](int family, std::initializer_list<std::uint8_t> bytes) {
+        net::detail::peer_address peer;
+        peer.family = static_cast<std::uint8_t>(family);
+        std::copy(bytes.begin(), bytes.end(), peer.bytes.begin());
+        char text[INET6_ADDRSTRLEN];
+        const std::size_t length = peer.format(text);
+        return std::string(text, length);
+    };
+    CHECK(text_of(AF_INET, {127, 0, 0, 1}) == "127.0.0.1");
+    CHECK(text_of(AF_INET, {0, 0, 0, 0}) == "0.0.0.0");
+    CHECK(text_of(AF_INET, {255, 255, 255, 255}) == "255.255.255.255");
+    CHECK(text_of(AF_INET, {10, 200, 9, 99}) == "10.200.9.99");
+    CHECK(text_of(AF_INET6, {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}) ==
+          "2001:db8::1");
+    CHECK(text_of(0, {}).empty());
 }
