@@ -144,6 +144,7 @@ home_via() {
         "http://127.0.0.1:$port/home") || die "$name: curl GET /home failed"
     status=${got##*$'\n'}
     got=${got%$'\n'*}
+    got=${got%$'\n'} # the answer's own trailing newline (Flask's jsonify writes one)
     [ "$status" = 200 ] || die "$name answered GET /home with $status: $got"
     case "$got" in
         "$(replica_body 1)") echo 1 ;;

@@ -307,7 +307,8 @@ measure() {
 # stime count 10 ms ticks. Found by parent PID, never by name.
 tree_cpu_ns() {
     local pid=$1 total=0 child
-    total=$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }')
+    # %.0f, not %d: mawk's %d stops at 2^31 ns (2.1 s of CPU).
+    total=$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }')
     for child in $(pgrep -P "$pid" || true); do
         total=$(( total + $(tree_cpu_ns "$child") ))
     done

@@ -35,10 +35,14 @@ rate_measure() {
     after=$(tree_cpu_ns "${!pid}")
     kill -0 "${!pid}" 2>/dev/null || die "$name died during the $kind run"
     echo "$name $kind $round $(( after - before )) $out" >>"$workdir/rates"
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); l=r["latency_ms"]
-print(f"  {sys.argv[2]:<10} {sys.argv[3]:<14} round {sys.argv[4]}: {r[\"requests_per_second\"]:>9,.0f} req/s  "
-      f"p50 {l[\"p50\"]:.3f}  p99 {l[\"p99\"]:.3f}  p99.9 {l[\"p99.9\"]:.3f} ms  failed {r[\"failed\"]}")' \
-        "$out" "$name" "$kind" "$round"
+    python3 - "$out" "$name" "$kind" "$round" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+l = r["latency_ms"]
+print(f"  {sys.argv[2]:<10} {sys.argv[3]:<14} round {sys.argv[4]}: "
+      f"{r['requests_per_second']:>9,.0f} req/s  p50 {l['p50']:.3f}  p99 {l['p99']:.3f}  "
+      f"p99.9 {l['p99.9']:.3f} ms  failed {r['failed']}")
+EOF
 }
 
 run_rates() {
