@@ -5,7 +5,6 @@
 #include <array>
 #include <cassert>
 #include <cerrno>
-#include <cstdio>
 
 #include <sys/uio.h>
 
@@ -306,19 +305,19 @@ runtime::task<int> balancer_handler::send_rest(net::client_connection& connectio
             if (!body.chunked) {
                 co_return 0;
             }
-            co_return co_await connection.send("0\r\n\r\n", config_.response_timeout);
+            co_return co_await connection.send(http::last_chunk, config_.response_timeout);
         }
         // The piece is a view into the client's receive buffer: sent from there, framed
         // when chunked, before the next read.
         int sent = 0;
         if (body.chunked) {
-            char size_line[24];
-            const int length =
-                std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece.bytes.size());
+            http::chunk_header_buffer buffer;
+            const std::string_view size_line = http::chunk_header(buffer, piece.bytes.size());
             std::array<iovec, 3> vectors{
-                {{size_line, static_cast<std::size_t>(length)},
+                {{const_cast<char*>(size_line.data()), size_line.size()},
                  {const_cast<char*>(piece.bytes.data()), piece.bytes.size()},
-                 {const_cast<char*>("\r\n"), 2}}};
+                 {const_cast<char*>(http::chunk_terminator.data()),
+                  http::chunk_terminator.size()}}};
             sent = co_await runtime::writev_all(connection.fd(), vectors, config_.response_timeout);
         } else {
             sent = co_await connection.send(piece.bytes, config_.response_timeout);
@@ -502,14 +501,12 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
         if (event.body.size() >= direct_send_bytes) {
             // A large piece goes out from the upstream's receive buffer, after what is
             // pending, in one writev: no copy into request.out.
-            char size_line[24];
+            http::chunk_header_buffer buffer;
             std::array<std::string_view, 3> pieces{event.body};
             std::size_t count = 1;
             if (chunked_out) {
-                const int length =
-                    std::snprintf(size_line, sizeof size_line, "%zx\r\n", event.body.size());
-                pieces = {std::string_view(size_line, static_cast<std::size_t>(length)), event.body,
-                          "\r\n"};
+                pieces = {http::chunk_header(buffer, event.body.size()), event.body,
+                          http::chunk_terminator};
                 count = 3;
             }
             flushed = true;

@@ -176,11 +176,16 @@ void append_request_head(std::string& out, std::string_view method, std::string_
     out.append("\r\n");
 }
 
+std::string_view chunk_header(chunk_header_buffer& buffer, std::size_t size) {
+    char* end = std::to_chars(buffer.data(), buffer.data() + buffer.size() - 2, size, 16).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    return {buffer.data(), static_cast<std::size_t>(end - buffer.data())};
+}
+
 void append_chunk_header(std::string& out, std::size_t size) {
-    char buf[20];
-    auto res = std::to_chars(buf, buf + sizeof buf, size, 16);
-    out.append(buf, res.ptr);
-    out.append("\r\n");
+    chunk_header_buffer buffer;
+    out.append(chunk_header(buffer, size));
 }
 
 void append_chunk(std::string& out, std::string_view data) {
@@ -194,7 +199,7 @@ void append_chunk(std::string& out, std::string_view data) {
 }
 
 void append_last_chunk(std::string& out) {
-    out.append("0\r\n\r\n");
+    out.append(last_chunk);
 }
 
 } // namespace http

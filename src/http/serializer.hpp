@@ -5,6 +5,7 @@
 // the caller's string has to grow.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -50,11 +51,17 @@ void append_request_head(std::string& out, std::string_view method, std::string_
                          std::span<const header_field> headers,
                          std::optional<std::uint64_t> content_length, bool chunked = false);
 
-// Chunked framing. A chunk is append_chunk_header(n), n bytes of data, then
-// chunk_terminator; streaming code writes the data with writev instead of copying.
+// Chunked framing. A chunk is its size line (chunk_header), n bytes of data, then
+// chunk_terminator; streaming code sends the three with writev, the data from the buffer it
+// arrived in, instead of copying it.
 inline constexpr std::string_view chunk_terminator = "\r\n";
+inline constexpr std::string_view last_chunk = "0\r\n\r\n"; // no trailers
+// Room for the longest size line ("ffffffffffffffff\r\n").
+using chunk_header_buffer = std::array<char, 18>;
+// The size line of a chunk of `size` bytes, written into `buffer`.
+std::string_view chunk_header(chunk_header_buffer& buffer, std::size_t size);
 void append_chunk_header(std::string& out, std::size_t size);
 void append_chunk(std::string& out, std::string_view data); // empty data appends nothing
-void append_last_chunk(std::string& out);                   // "0\r\n\r\n", no trailers
+void append_last_chunk(std::string& out);
 
 } // namespace http

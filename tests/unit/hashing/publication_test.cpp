@@ -1,12 +1,12 @@
 // Snapshot publication (docs/design.md, "Threading model") under load: a control thread changes
 // membership 10,000 times; worker threads route keys the whole time, each adopting new snapshots on
-// its own thread. The runtime's message queue does not exist yet, so a mutex-protected mailbox per
-// worker stands in for it; what is under test is the ownership protocol: a worker reads its
-// snapshot with plain loads, old snapshots die once every worker has moved on, and control
-// proceeds only after every worker has acknowledged. Run it under ThreadSanitizer too.
+// its own thread. A mutex-protected mailbox per worker stands in for the reactor's post(), so
+// that the test needs no sockets; what is under test is the ownership protocol the balancer's
+// workers follow (balancer_handler::adopt): a worker keeps its own shared_ptr and reads the
+// snapshot through it with plain loads, old snapshots die once every worker has moved on, and
+// control proceeds only after every worker has acknowledged. Run it under ThreadSanitizer too.
 #include "hashing/hash_range.hpp"
 #include "hashing/ring_snapshot.hpp"
-#include "hashing/snapshot_holder.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace hashing;
@@ -68,7 +69,7 @@ struct worker_report {
 
 void run_worker(std::size_t index, mailbox& inbox, acknowledgements& acks,
                 const std::atomic<bool>& stop, worker_report& report) {
-    snapshot_holder holder;
+    std::shared_ptr<const ring_snapshot> current; // this worker's, touched only here
     std::uint64_t state = 0x9E3779B97F4A7C15ULL * (index + 1);
     // relaxed: `stop` only ends the loop; everything the worker checks travels through the
     // mailbox mutex.
@@ -86,7 +87,7 @@ void run_worker(std::size_t index, mailbox& inbox, acknowledgements& acks,
                 ++report.bad_snapshots;
             }
             // Drop the old snapshot before acknowledging, so control can check it is gone.
-            holder.adopt(std::move(next)).reset();
+            std::exchange(current, std::move(next)).reset();
             ++report.adopted;
             {
                 std::lock_guard lock(acks.mutex);
@@ -94,7 +95,7 @@ void run_worker(std::size_t index, mailbox& inbox, acknowledgements& acks,
             }
             acks.changed.notify_one();
         }
-        const ring_snapshot* snapshot = holder.current();
+        const ring_snapshot* snapshot = current.get();
         if (snapshot == nullptr) {
             std::this_thread::yield();
             continue;

@@ -1,7 +1,6 @@
 // Key hashing, parameter parsing, snapshot validation, slot maps and bounded loads.
 #include "hashing/distribution_lab.hpp"
 #include "hashing/ring_snapshot.hpp"
-#include "hashing/snapshot_holder.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -212,20 +211,4 @@ TEST_CASE("the default algorithm balances 3 replicas within 5%") {
         CHECK(row.max_over_mean <= 1.05);
         CHECK(row.moved_on_join <= 1.1 * 0.25);
     }
-}
-
-TEST_CASE("snapshot_holder swaps the worker's snapshot and hands back the old one") {
-    snapshot_holder holder;
-    CHECK(holder.current() == nullptr);
-    CHECK(holder.generation() == 0);
-    auto first = ring_snapshot::build(numbered_membership(2), ring_params{}, 1);
-    auto second = ring_snapshot::build(numbered_membership(3), ring_params{}, 2);
-    REQUIRE(first);
-    REQUIRE(second);
-    CHECK(holder.adopt(*first) == nullptr);
-    CHECK(holder.current() == first->get());
-    auto old = holder.adopt(*second);
-    CHECK(old.get() == first->get());
-    CHECK(holder.generation() == 2);
-    CHECK(holder.current()->size() == 3);
 }

@@ -41,6 +41,14 @@ TEST_CASE("serializer: reuses the caller's capacity", "[http]") {
     CHECK(out.data() == before);
 }
 
+TEST_CASE("serializer: chunk size lines", "[http]") {
+    http::chunk_header_buffer buffer;
+    CHECK(http::chunk_header(buffer, 0) == "0\r\n");
+    CHECK(http::chunk_header(buffer, 5) == "5\r\n");
+    CHECK(http::chunk_header(buffer, 16384) == "4000\r\n");
+    CHECK(http::chunk_header(buffer, SIZE_MAX) == "ffffffffffffffff\r\n");
+}
+
 TEST_CASE("serializer: chunked stream parses back", "[http]") {
     std::string out;
     http::header_field extra[] = {{"X-Request-ID", "42"}};
