@@ -27,3 +27,28 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${options[@]}" \
         "${missing[@]}" >/dev/null
 }
+
+#   debian_mirror
+# prints the Debian archive this machine's apt uses for bookworm's main component (from
+# /etc/apt/sources.list.d/*.sources, then sources.list), so that a debootstrap goes through
+# whatever mirror or proxy the machine is set up for. Fails when none is configured.
+debian_mirror() {
+    local found
+    found=$(awk '
+        function stanza_end() {
+            if (uris != "" && suites ~ /(^| )bookworm( |$)/) { print uris; exit }
+            uris = ""; suites = ""
+        }
+        FNR == 1 { stanza_end() }
+        /^[[:space:]]*$/ { stanza_end(); next }
+        /^URIs:/ { uris = $2 }
+        /^Suites:/ { suites = substr($0, 8) }
+        END { stanza_end() }
+    ' /etc/apt/sources.list.d/*.sources 2>/dev/null)
+    if [ -z "$found" ] && [ -f /etc/apt/sources.list ]; then
+        found=$(sed 's/\[[^]]*\]//' /etc/apt/sources.list \
+            | awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }')
+    fi
+    [ -n "$found" ] || { echo "no Debian bookworm source in /etc/apt" >&2; return 1; }
+    echo "$found"
+}

@@ -67,6 +67,8 @@ public:
     void stop();
     void join();
 
+    const balancer_config& config() const noexcept { return config_; }
+
     // Control thread: the control API.
     runtime::task<api_answer> add(json::control_payload_result payload, bool body_empty);
     runtime::task<api_answer> remove(json::control_payload_result payload, bool body_empty);

@@ -6,6 +6,7 @@
 
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #if __has_include(<valgrind/valgrind.h>)
@@ -59,6 +60,20 @@ std::string describe_ring_setup_failure(int negative_errno) {
                    "containers/seccomp-io-uring.json), or the host setting "
                    "kernel.io_uring_disabled=1 or 2 (sysctl kernel.io_uring_disabled=0 "
                    "re-enables it), or a kernel older than 5.19";
+    }
+    if (negative_errno == -ENOMEM) {
+        // NOTE: without CAP_IPC_LOCK (any container, any user but root) the kernel counts
+        // every ring's memory against RLIMIT_MEMLOCK, summed over all the processes of the
+        // same user: a few lbd and lb-replica processes of one user in containers share
+        // Docker's default 8 MiB.
+        rlimit limit{};
+        getrlimit(RLIMIT_MEMLOCK, &limit);
+        message += ". The locked-memory limit is likely too small for io_uring's rings (";
+        message += limit.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                                   : std::to_string(limit.rlim_cur / 1024) + " KiB";
+        message += ", counted over every process of this user): raise it (ulimit -l, docker "
+                   "run --ulimit memlock=-1, compose ulimits: memlock: -1) or grant "
+                   "CAP_IPC_LOCK";
     }
     return message;
 }

@@ -13,7 +13,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import LB_REPLICA, Lbd, new_key, report, wait_until
+from harness import Lbd, SlowStartReplicaBin, new_key, report, wait_until
 
 
 def get(port, path, key=None):
@@ -59,23 +59,6 @@ class TextParsingClients(unittest.TestCase):
             self.assertEqual(names, {"Server1", "Server2", "Server3", "S5"})
             seen = {id_by_splitting(get(lbd.port, "/home", new_key())[1]) for _ in range(300)}
             self.assertEqual(seen, names)
-
-
-class SlowStartReplicaBin:
-    """A --replica-bin that takes 300 ms to start, as a container does: a replacement is
-    out of the ring for that long, long enough for a client polling /rep every 50 ms."""
-
-    def __init__(self):
-        self.path = f"/tmp/lbtest-slow-replica-{os.getpid()}-{time.monotonic_ns()}.sh"
-        with open(self.path, "w") as f:
-            f.write(f'#!/bin/sh\nsleep 0.3\nexec "{os.path.abspath(LB_REPLICA)}" "$@"\n')
-        os.chmod(self.path, 0o755)
-
-    def __enter__(self):
-        return self.path
-
-    def __exit__(self, *exc):
-        os.unlink(self.path)
 
 
 class FailureRecoveryClients(unittest.TestCase):

@@ -302,6 +302,23 @@ def new_key(rnd=random):
     return f"{rnd.getrandbits(64):016x}"
 
 
+class SlowStartReplicaBin:
+    """A --replica-bin that takes `seconds` to start, as a container does: a replacement is
+    out of the ring for that long, long enough for a client that polls to see it."""
+
+    def __init__(self, seconds=0.3):
+        self.path = f"/tmp/lbtest-slow-replica-{os.getpid()}-{time.monotonic_ns()}.sh"
+        with open(self.path, "w") as f:
+            f.write(f'#!/bin/sh\nsleep {seconds}\nexec "{os.path.abspath(LB_REPLICA)}" "$@"\n')
+        os.chmod(self.path, 0o755)
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *exc):
+        os.unlink(self.path)
+
+
 class Lbd:
     """A running lbd; stopped with SIGTERM (SIGKILL at worst), and no replica left behind."""
 

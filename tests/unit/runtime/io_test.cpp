@@ -603,7 +603,11 @@ TEST_CASE("a refused io_uring_setup names the likely causes") {
     CHECK(eperm.find("seccomp") != std::string::npos);
     CHECK(eperm.find("kernel.io_uring_disabled") != std::string::npos);
     CHECK(runtime::describe_ring_setup_failure(-ENOSYS).find("seccomp") != std::string::npos);
-    CHECK(runtime::describe_ring_setup_failure(-ENOMEM).find("seccomp") == std::string::npos);
+    const std::string enomem = runtime::describe_ring_setup_failure(-ENOMEM);
+    CHECK(enomem.find("seccomp") == std::string::npos);
+    CHECK(enomem.find("memlock") != std::string::npos);
+    CHECK(enomem.find("CAP_IPC_LOCK") != std::string::npos);
+    CHECK(runtime::describe_ring_setup_failure(-EINVAL).find("memlock") == std::string::npos);
 }
 
 TEST_CASE("one reactor per thread") {
