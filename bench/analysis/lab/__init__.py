@@ -1,0 +1,2 @@
+"""The analysis of bench/analysis/run: one module per experiment, shared launch, chart and
+report modules."""
