@@ -2,8 +2,8 @@
 // The immutable routing state one membership produces: the replica table plus the lookup
 // structure of the chosen algorithm. The control thread builds it (this allocates: up to a few
 // MB for large tables) and hands a shared_ptr<const ring_snapshot> to every worker, which keeps
-// its own copy (docs/design.md, "Threading model"); after that, any number of threads call the const
-// member functions concurrently. Lookups never allocate, never lock and never throw, and give
+// its own copy (docs/design.md, "Threading model"); after that, any number of threads call the
+// const member functions concurrently. Lookups never allocate, never lock and never throw, and give
 // the same answer in every process for the same membership and parameters.
 
 #include "hashing/error.hpp"
