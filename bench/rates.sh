@@ -131,13 +131,18 @@ print()
 print("| load | server | achieved req/s | p50 ms | p99 ms | p99.9 ms | failed "
       "| server CPU µs/req | CPU / HAProxy |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-for kind in kinds:
+def rows_with_ratio(kind, cost):
+    """The rows of one kind, each with its `cost` field as a ratio to HAProxy's."""
     rows = [row(s, kind) for s in order]
     haproxy = next((r for r in rows if r["server"] == "haproxy"), None)
     for r in rows:
-        ratio = (r["cpu_us_per_request"] / haproxy["cpu_us_per_request"]
-                 if haproxy and haproxy["cpu_us_per_request"] else None)
-        r["cpu_ratio_to_haproxy"] = ratio
+        r["cpu_ratio_to_haproxy"] = (r[cost] / haproxy[cost]
+                                     if haproxy and haproxy[cost] else None)
+    return rows
+
+for kind in kinds:
+    for r in rows_with_ratio(kind, "cpu_us_per_request"):
+        ratio = r["cpu_ratio_to_haproxy"]
         label = "saturation" if kind == "saturation" else f"{kind[4:]}%"
         print(f"| {label} | {r['server']} | {r['achieved']:,.0f} | {r['p50']:.3f} | "
               f"{r['p99']:.3f} | {r['p999']:.3f} | {r['failed']} | "
@@ -147,12 +152,8 @@ print()
 print("| 1 MiB bodies | server | MB/s | p99 ms | failed | server CPU ms/MB | CPU / HAProxy |")
 print("|---|---|---:|---:|---:|---:|---:|")
 for kind in ("download", "upload"):
-    rows = [row(s, kind) for s in order]
-    haproxy = next((r for r in rows if r["server"] == "haproxy"), None)
-    for r in rows:
-        ratio = (r["cpu_ms_per_mb"] / haproxy["cpu_ms_per_mb"]
-                 if haproxy and haproxy["cpu_ms_per_mb"] else None)
-        r["cpu_ratio_to_haproxy"] = ratio
+    for r in rows_with_ratio(kind, "cpu_ms_per_mb"):
+        ratio = r["cpu_ratio_to_haproxy"]
         print(f"| {kind} | {r['server']} | {r['mb_per_s']:,.1f} | {r['p99']:.3f} | "
               f"{r['failed']} | {r['cpu_ms_per_mb']:.3f} | "
               + (f"{ratio:.2f}" if ratio else "-") + " |")

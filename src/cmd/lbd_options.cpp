@@ -155,6 +155,15 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
             ->type_name(type)
             ->capture_default_str();
     };
+    // A flag that may be repeated; in the environment its values are comma-separated.
+    auto list_option = [&app](const char* name, auto& target, const char* env, const char* type,
+                              const char* help) {
+        return app.add_option(name, target, help)
+            ->envname(env)
+            ->type_name(type)
+            ->delimiter(',')
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    };
 
     option("--listen", raw.listen, "LB_LISTEN", "HOST:PORT", "where to serve");
     option("--replicas", raw.replicas, "LB_REPLICAS", "N",
@@ -165,21 +174,13 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
         ->check(CLI::IsMember({"process", "docker", "static"}));
     option("--replica-bin", raw.replica_bin, "LB_REPLICA_BIN", "PATH", "the replica program")
         ->default_str("lb-replica beside lbd");
-    app.add_option("--upstream", raw.upstreams,
-                   "a static upstream with its weight (1 to 1000, default 1); repeat it "
-                   "(comma-separated in the environment)")
-        ->envname("LB_UPSTREAMS")
-        ->type_name("HOST:PORT[=W]")
-        ->delimiter(',')
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    app.add_option("--replica-weights", raw.replica_weights,
-                   "weights of the initial replicas Server1, Server2, ... (1 to 1000; the "
-                   "ones not given are 1)")
-        ->envname("LB_REPLICA_WEIGHTS")
-        ->type_name("W,W,...")
-        ->delimiter(',')
-        ->check(CLI::Range(1L, static_cast<long>(hashing::max_weight)))
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    list_option("--upstream", raw.upstreams, "LB_UPSTREAMS", "HOST:PORT[=W]",
+                "a static upstream with its weight (1 to 1000, default 1); repeat it "
+                "(comma-separated in the environment)");
+    list_option("--replica-weights", raw.replica_weights, "LB_REPLICA_WEIGHTS", "W,W,...",
+                "weights of the initial replicas Server1, Server2, ... (1 to 1000; the "
+                "ones not given are 1)")
+        ->check(CLI::Range(1L, static_cast<long>(hashing::max_weight)));
     option("--docker-socket", raw.docker_socket, "LB_DOCKER_SOCKET", "PATH",
            "the Docker (or Podman) API socket");
     option("--docker-network", config.docker_network, "LB_DOCKER_NETWORK", "NAME",
@@ -309,26 +310,18 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
            "/metrics, /ring, /stats; \"off\" disables");
     option("--admin-token", config.admin_token, "LB_ADMIN_TOKEN", "TOKEN",
            "require \"Authorization: Bearer TOKEN\" on /add and /rm");
-    app.add_option("--control-from", raw.control_from,
-                   "answer /add and /rm only to clients in this network, else 403; repeat it "
-                   "(comma-separated in the environment; default: any client)")
-        ->envname("LB_CONTROL_FROM")
-        ->type_name("CIDR")
-        ->delimiter(',')
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    list_option("--control-from", raw.control_from, "LB_CONTROL_FROM", "CIDR",
+                "answer /add and /rm only to clients in this network, else 403; repeat it "
+                "(comma-separated in the environment; default: any client)");
     app.add_flag("--allow-dns-upstreams", config.allow_dns_upstreams,
                  "static backend: /add may name upstreams by DNS name (resolved off the "
                  "control thread, 2 s at most); without it, IP addresses only")
         ->envname("LB_ALLOW_DNS_UPSTREAMS");
-    app.add_option("--balancer-name", raw.balancer_names,
-                   "a name lbd itself has on the replicas' network (a compose service or "
-                   "network alias), refused as an /add hostname; repeat it (the host name is "
-                   "refused too)")
-        ->envname("LB_BALANCER_NAMES")
-        ->type_name("NAME")
-        ->delimiter(',')
-        ->default_str("lbd")
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    list_option("--balancer-name", raw.balancer_names, "LB_BALANCER_NAMES", "NAME",
+                "a name lbd itself has on the replicas' network (a compose service or "
+                "network alias), refused as an /add hostname; repeat it (the host name is "
+                "refused too)")
+        ->default_str("lbd");
 
     try {
         app.parse(argc, argv);
