@@ -35,8 +35,11 @@ install_missing() {
 debian_mirror() {
     local found
     found=$(awk '
+        # (exit runs END too: "found" keeps END from printing the stanza a second time.)
         function stanza_end() {
-            if (uris != "" && suites ~ /(^| )bookworm( |$)/) { print uris; exit }
+            if (!found && uris != "" && suites ~ /(^| )bookworm( |$)/) {
+                print uris; found = 1; exit
+            }
             uris = ""; suites = ""
         }
         FNR == 1 { stanza_end() }
