@@ -249,7 +249,8 @@ class Compose(unittest.TestCase):
 
     def test_1b_published_on_loopback_only_and_own_names_refused(self):
         # compose.yaml publishes 5000 on 127.0.0.1 unless LBD_BIND says otherwise.
-        published = compose("port", "lbd", "5000").stdout.strip()
+        # The engine's `port` (podman-compose 1.0 has no `compose port`).
+        published = docker("port", lbd_container(), "5000").stdout.strip()
         self.assertEqual(published, f"127.0.0.1:{PORT}")
         for own in ("lbd", "replica-image"):
             status, body = http("POST", "/add", json.dumps({"n": 1, "hostnames": [own]}))
