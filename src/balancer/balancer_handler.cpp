@@ -98,12 +98,30 @@ runtime::task<void> balancer_handler::upkeep() {
 
 void balancer_handler::track(active_upstream& node, int fd) noexcept {
     node.fd = fd;
+    node.waiting_on = nullptr;
+    node.cut = false;
     node.prev = nullptr;
     node.next = active_;
     if (active_ != nullptr) {
         active_->prev = &node;
     }
     active_ = &node;
+}
+
+void balancer_handler::cut_unroutable() noexcept {
+    for (active_upstream* node = active_; node != nullptr; node = node->next) {
+        if (node->waiting_on == nullptr || node->cut) {
+            continue;
+        }
+        // A replica that left the table (/rm) finishes what it has; one still in it but out
+        // of picking is down.
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            if (slots_[i].get() == node->waiting_on && table_->routable[i] == 0) {
+                node->cut = true;
+                ::shutdown(node->fd, SHUT_RDWR);
+            }
+        }
+    }
 }
 
 void balancer_handler::untrack(active_upstream& node) noexcept {
@@ -176,6 +194,7 @@ void balancer_handler::adopt(std::shared_ptr<const routing_table> table) {
     }
     slots_ = std::move(next);
     table_ = std::move(table);
+    cut_unroutable();
     loads_.assign(slots_.size(), 0);
     loads_total_ = 0;
     for (std::size_t i = 0; i < slots_.size(); ++i) {

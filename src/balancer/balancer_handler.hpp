@@ -76,11 +76,16 @@ private:
 
     // An upstream socket in use by a request, so that abort() can shut it down. A tunnel
     // (an upgraded connection) also notes its slot and client socket: it is shut down once
-    // its replica has been out of the table for --drain-timeout-ms.
+    // its replica has been out of the table for --drain-timeout-ms. A request that could go
+    // elsewhere and waits for its answer's head notes its slot too: when a table takes that
+    // replica out of picking (dead, or a machine gone without a word), its socket is cut
+    // and the request retried on the key's next replica (adopt()).
     struct active_upstream {
         int fd = -1;
         const replica_slot* tunnel_slot = nullptr;
         int client_fd = -1;
+        const replica_slot* waiting_on = nullptr; // set while a resendable request awaits
+        bool cut = false;                         // adopt() shut it down
         active_upstream* prev = nullptr;
         active_upstream* next = nullptr;
     };
@@ -117,6 +122,8 @@ private:
     // Every 50 ms: expired queue waits and idle connections, retired slots let go.
     runtime::task<void> upkeep();
     void track(active_upstream& node, int fd) noexcept;
+    // Shuts down the sockets of resendable requests awaiting a replica now out of picking.
+    void cut_unroutable() noexcept;
     void untrack(active_upstream& node) noexcept;
 
     const balancer_config& config_;

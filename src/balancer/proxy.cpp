@@ -379,8 +379,12 @@ balancer_handler::attempt(net::request_context& request, replica_slot& slot, std
         // A replica that stopped reading the body may have answered before it closed
         // (413, say): that answer is the client's.
         const bool look_for_answer = sent == 0 || (body.started && sent != -ETIMEDOUT);
+        if (may_resend && !body.started) {
+            active.waiting_on = &slot; // cut if the replica goes down meanwhile
+        }
         event = look_for_answer ? co_await next_event(*connection)
                                 : net::response_event{net::response_event::kind::failed, {}, sent};
+        active.waiting_on = nullptr;
         if (event.what == net::response_event::kind::head) {
             break;
         }
@@ -395,7 +399,8 @@ balancer_handler::attempt(net::request_context& request, replica_slot& slot, std
         const bool resendable = !body.started && !aborting_;
         // A pooled connection the replica had closed meanwhile: once more, on a fresh one,
         // unless a non-idempotent request was written and might have been processed.
-        if (reused && nothing_back && resendable && (may_resend || sent < 0)) {
+        // (Not when lbd cut it because the replica went down: the retry goes elsewhere.)
+        if (reused && nothing_back && resendable && (may_resend || sent < 0) && !active.cut) {
             continue;
         }
         // No response byte came back: another replica may take it if the method allows.

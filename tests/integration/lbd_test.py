@@ -513,6 +513,26 @@ class FailuresUnderLoad(unittest.TestCase):
     def tearDown(self):
         self.lbd.close()
 
+    def test_a_get_waiting_on_a_replica_that_goes_down_is_retried_elsewhere(self):
+        # A replica that hangs (or a machine gone without a word): no reset, no answer. Once
+        # heartbeats take it out, the GETs waiting on it go to the key's next replica
+        # instead of waiting out --response-timeout-ms.
+        lbd = Lbd("--response-timeout-ms", "20000")
+        self.addCleanup(lbd.close)
+        pids = lbd.replica_pids()
+        rnd = random.Random(5)
+        key = next(k for k in (new_key(rnd) for _ in range(1000)) if server_of(lbd.home(k)) == "1")
+        os.kill(pids["1"], signal.SIGSTOP)
+        self.addCleanup(lambda: os.kill(pids["1"], signal.SIGCONT) if pid_alive(pids["1"]) else None)
+        began = time.monotonic()
+        answer = lbd.home(key)
+        elapsed = time.monotonic() - began
+        report(f"a GET waiting on a replica that hung answered by another after {elapsed:.3f} s "
+               f"(heartbeat 100 ms, fall 2)")
+        self.assertEqual(answer.status, 200, answer.body)
+        self.assertNotEqual(server_of(answer), "1")
+        self.assertLess(elapsed, 3.0)
+
     def poll_rep(self, stopping, seen):
         while not stopping.is_set():
             try:
