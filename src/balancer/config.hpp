@@ -15,7 +15,7 @@
 
 namespace balancer {
 
-enum class backend_kind { process, static_list, docker };
+enum class backend_kind { process, static_list, docker, swarm };
 
 struct balancer_config {
     net::endpoint listen;
@@ -40,13 +40,14 @@ struct balancer_config {
     bool respawn_new_name = false;
     // --replica-id name: a replica's SERVER_ID is its name, not its integer id.
     bool replica_id_is_name = false;
-    // docker backend
+    // docker and swarm backends
     std::string docker_socket = "unix:/var/run/docker.sock";
     std::string docker_network = "lbd-net";
     std::string docker_instance = "lbd";
     std::string replica_image = "lb-replica:latest";
-    std::string replica_seccomp;           // a seccomp profile file for replica containers
-    std::string replica_seccomp_host_path; // its path on the engine's host (Podman)
+    std::string replica_seccomp;               // a seccomp profile file for replica containers
+    std::string replica_seccomp_host_path;     // its path on the engine's host (Podman)
+    std::chrono::milliseconds swarm_poll{250}; // swarm: services and tasks read this often
     hashing::ring_params ring{};
     key_source key{};
     std::size_t threads = 1;

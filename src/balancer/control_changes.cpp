@@ -1,7 +1,8 @@
 // The control API's changes, /add and /rm, on the control thread: validated by the pure
 // rules of control_api, carried out through the replica_set, answered once every worker
 // routes by the result. All or nothing: an /add that cannot start every replica it asked
-// for stops those it started and changes nothing.
+// for stops those it started and changes nothing. Also the changes other balancers made, as
+// a shared backend (swarm) reports them.
 
 #include <algorithm>
 
@@ -135,6 +136,47 @@ runtime::task<api_answer> control_plane::remove(json::control_payload_result pay
     co_await published(publish_needed());
     changing_ = false;
     co_return api_answer{200, render_replicas(set_.serving())};
+}
+
+std::vector<std::string>
+control_plane::on_membership(const std::vector<orchestrator::adopted_replica>& appeared,
+                             const std::vector<std::string>& vanished) {
+    std::vector<std::string> later;
+    if (stopping_) {
+        return later;
+    }
+    // Gone first: a name removed and added again by others in one report is let go, then
+    // taken back once its old record has left.
+    std::vector<std::string> gone;
+    for (const std::string& name : vanished) {
+        if (const replica_record* record = set_.find(name); record != nullptr && record->member) {
+            gone.push_back(name);
+            log_event("info", "replica_gone_elsewhere", {{"name", name}});
+        }
+    }
+    if (!gone.empty()) {
+        set_.remove(gone);
+    }
+    for (const orchestrator::adopted_replica& replica : appeared) {
+        if (set_.in_use(replica.name)) {
+            // Ours already (this balancer added it, or it is joining), or still leaving.
+            if (set_.find(replica.name)->state == replica_state::removing) {
+                later.push_back(replica.name);
+            }
+            continue;
+        }
+        const bool id_taken =
+            std::any_of(set_.records().begin(), set_.records().end(),
+                        [&](const auto& entry) { return entry.second.id == replica.id; });
+        if (id_taken) {
+            later.push_back(replica.name);
+            continue;
+        }
+        log_event("info", "replica_found_elsewhere", {{"name", replica.name}});
+        set_.add_member(replica.name, replica.id, replica.weight, now());
+    }
+    pump();
+    return later;
 }
 
 } // namespace balancer

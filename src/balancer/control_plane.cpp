@@ -123,6 +123,10 @@ runtime::task<void> control_plane::run() {
     backend_->on_exit([this](const std::string& name, const std::string& reason) {
         on_replica_exit(name, reason);
     });
+    backend_->on_membership([this](const std::vector<orchestrator::adopted_replica>& appeared,
+                                   const std::vector<std::string>& vanished) {
+        return on_membership(appeared, vanished);
+    });
     background_.spawn(timer_loop());
     background_.spawn(publisher());
     std::optional<std::string> failure = co_await start_initial();
@@ -152,6 +156,7 @@ runtime::task<void> control_plane::run() {
 
     // Shutdown: workers are gone (or never came); stop every replica, drain our own work.
     stopping_ = true;
+    backend_->begin_shutdown();
     timer_.ring();
     progress_.ring();
     publisher_wake_.ring();
@@ -204,7 +209,7 @@ runtime::task<std::optional<std::string>> control_plane::start_initial() {
         if (same != members.end()) {
             same->id = adopted.id;
         } else {
-            members.push_back({adopted.name, adopted.id, 1});
+            members.push_back({adopted.name, adopted.id, adopted.weight});
         }
         log_event("info", "replica_adopted", {{"name", adopted.name}});
     }
@@ -309,7 +314,14 @@ void control_plane::pump() {
 }
 
 runtime::task<void> control_plane::run_spawn(replica_command command) {
-    auto spawned = co_await backend_->spawn(command.name, command.id);
+    orchestrator::spawn_request request{.name = command.name, .id = command.id};
+    if (const replica_record* record = set_.find(command.name)) {
+        request.weight = record->weight;
+        if (record->state == replica_state::joining) {
+            request.kind = orchestrator::spawn_kind::fresh;
+        }
+    }
+    auto spawned = co_await backend_->spawn(std::move(request));
     if (spawned) {
         log_event("info", "replica_started",
                   {{"name", command.name}, {"address", spawned->to_string()}});
@@ -330,7 +342,11 @@ runtime::task<void> control_plane::run_probe(replica_command command) {
 }
 
 runtime::task<void> control_plane::run_stop(replica_command command) {
-    co_await backend_->remove(command.name, command.graceful ? stop_grace : 0ms);
+    if (command.respawn) {
+        co_await backend_->clear_for_respawn(command.name);
+    } else {
+        co_await backend_->remove(command.name, command.graceful ? stop_grace : 0ms);
+    }
     set_.stopped(command.name, command.incarnation, now());
     pump();
 }

@@ -103,6 +103,11 @@ private:
     // Sleeps until the replica_set's next due time, ticks it, and again (until stopping).
     runtime::task<void> timer_loop();
     void on_replica_exit(const std::string& name, const std::string& reason);
+    // A shared backend's report of what other balancers changed: replicas to take as
+    // members, names to let go. Returns the names it cannot take yet.
+    std::vector<std::string>
+    on_membership(const std::vector<orchestrator::adopted_replica>& appeared,
+                  const std::vector<std::string>& vanished);
     // The /add in progress: waits until each of `names` is ready or one failed.
     runtime::task<std::optional<api_answer>> await_joined(const std::vector<std::string>& names);
 

@@ -74,11 +74,16 @@ void replica_set::issue_spawn(replica_record& record, time_point now) {
     commands_.push_back({replica_command::kind::spawn, record.name, record.id, record.incarnation});
 }
 
-void replica_set::issue_stop(replica_record& record, bool graceful) {
+void replica_set::issue_stop(replica_record& record, bool graceful, bool respawn) {
     record.stopping = true;
     record.probing = false;
-    commands_.push_back(
-        {replica_command::kind::stop, record.name, record.id, record.incarnation, {}, graceful});
+    commands_.push_back({replica_command::kind::stop,
+                         record.name,
+                         record.id,
+                         record.incarnation,
+                         {},
+                         graceful,
+                         respawn});
 }
 
 void replica_set::issue_probe(replica_record& record) {
@@ -401,7 +406,7 @@ void replica_set::replace(replica_record& record, std::string reason, time_point
     record.respawn_at = now + delay;
     // Whatever is left of it goes first (a hung process, a dead container blocking the name).
     if (!record.stopping) {
-        issue_stop(record, false);
+        issue_stop(record, false, true);
     }
 }
 

@@ -44,6 +44,7 @@ struct replica_command {
     std::uint64_t incarnation = 0;
     net::endpoint address{}; // probe: where
     bool graceful = false;   // stop: let requests in flight finish first (else at once)
+    bool respawn = false;    // stop: what is left goes before the same name starts again
 };
 
 struct lifecycle_options {
@@ -175,7 +176,7 @@ private:
     static bool routable(const replica_record& record) noexcept;
     void set_state(replica_record& record, replica_state state);
     void issue_spawn(replica_record& record, time_point now);
-    void issue_stop(replica_record& record, bool graceful);
+    void issue_stop(replica_record& record, bool graceful, bool respawn = false);
     void issue_probe(replica_record& record);
     // A member died or failed: replace it (same name, or a new one), or mark it down.
     void replace(replica_record& record, std::string reason, time_point now);

@@ -24,6 +24,7 @@
 #include "orchestrator/docker_orchestrator.hpp"
 #include "orchestrator/process_orchestrator.hpp"
 #include "orchestrator/static_orchestrator.hpp"
+#include "orchestrator/swarm_orchestrator.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/startup_error.hpp"
@@ -49,19 +50,33 @@ std::unique_ptr<orchestrator::orchestrator> make_backend(const balancer::balance
         return std::make_unique<orchestrator::process_orchestrator>(config.replica_binary,
                                                                     server_id_kind(config));
     }
-    orchestrator::docker_options docker;
-    docker.socket = *net::endpoint::parse(config.docker_socket);
-    docker.image = config.replica_image;
-    docker.network = config.docker_network;
-    docker.instance = config.docker_instance;
-    docker.server_id = server_id_kind(config);
+    std::string seccomp;
     if (!config.replica_seccomp.empty()) {
         std::ifstream profile{config.replica_seccomp};
         if (!profile) {
             throw runtime::startup_error("--replica-seccomp: cannot read " +
                                          config.replica_seccomp);
         }
-        docker.seccomp_profile.assign(std::istreambuf_iterator<char>{profile}, {});
+        seccomp.assign(std::istreambuf_iterator<char>{profile}, {});
+    }
+    if (config.backend == balancer::backend_kind::swarm) {
+        return std::make_unique<orchestrator::swarm_orchestrator>(
+            orchestrator::swarm_options{.socket = *net::endpoint::parse(config.docker_socket),
+                                        .image = config.replica_image,
+                                        .network = config.docker_network,
+                                        .instance = config.docker_instance,
+                                        .seccomp_profile = std::move(seccomp),
+                                        .server_id = server_id_kind(config),
+                                        .poll = config.swarm_poll});
+    }
+    orchestrator::docker_options docker;
+    docker.socket = *net::endpoint::parse(config.docker_socket);
+    docker.image = config.replica_image;
+    docker.network = config.docker_network;
+    docker.instance = config.docker_instance;
+    docker.server_id = server_id_kind(config);
+    docker.seccomp_profile = std::move(seccomp);
+    if (!docker.seccomp_profile.empty()) {
         docker.seccomp_path = config.replica_seccomp_host_path;
     }
     return std::make_unique<orchestrator::docker_orchestrator>(std::move(docker));

@@ -48,6 +48,7 @@ struct raw_flags {
     std::string hash_key = "header:X-Request-ID";
     long threads = static_cast<long>(std::max(1U, std::thread::hardware_concurrency()));
     long heartbeat_ms = 500;
+    long swarm_poll_ms = 250;
     long connect_timeout_ms = 1000;
     long response_timeout_ms = 10'000;
     long header_timeout_ms = 10'000;
@@ -170,8 +171,9 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
            "replicas to start, 0 to --max-replicas");
     option("--backend", raw.backend, "LB_BACKEND", "KIND",
            "process (local lb-replica children), docker (containers through the Docker "
-           "Engine API) or static (--upstream)")
-        ->check(CLI::IsMember({"process", "docker", "static"}));
+           "Engine API), swarm (Docker Swarm services, through a manager's Engine API; "
+           "balancers with the same --docker-instance share them) or static (--upstream)")
+        ->check(CLI::IsMember({"process", "docker", "swarm", "static"}));
     option("--replica-bin", raw.replica_bin, "LB_REPLICA_BIN", "PATH", "the replica program")
         ->default_str("lb-replica beside lbd");
     list_option("--upstream", raw.upstreams, "LB_UPSTREAMS", "HOST:PORT[=W]",
@@ -184,9 +186,15 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     option("--docker-socket", raw.docker_socket, "LB_DOCKER_SOCKET", "PATH",
            "the Docker (or Podman) API socket");
     option("--docker-network", config.docker_network, "LB_DOCKER_NETWORK", "NAME",
-           "network for replica containers, created if missing");
+           "network for replica containers, created if missing (swarm: an attachable "
+           "overlay network lbd is attached to as well)");
     option("--docker-instance", config.docker_instance, "LB_DOCKER_INSTANCE", "NAME",
-           "label value that tells this lbd's containers apart");
+           "label value that tells this lbd's containers apart (swarm: the balancers "
+           "that share replicas)");
+    option("--swarm-poll-ms", raw.swarm_poll_ms, "LB_SWARM_POLL_MS", "MS",
+           "swarm: how often the services and their tasks are read (and at once on a "
+           "service event)")
+        ->check(CLI::Range(10L, 60'000L));
     option("--replica-image", config.replica_image, "LB_REPLICA_IMAGE", "IMAGE",
            "image of replica containers");
     option("--replica-seccomp", config.replica_seccomp, "LB_REPLICA_SECCOMP", "FILE",
@@ -354,6 +362,7 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     config.replicas = static_cast<std::size_t>(raw.replicas);
     config.backend = raw.backend == "static"   ? balancer::backend_kind::static_list
                      : raw.backend == "docker" ? balancer::backend_kind::docker
+                     : raw.backend == "swarm"  ? balancer::backend_kind::swarm
                                                : balancer::backend_kind::process;
     config.docker_socket =
         raw.docker_socket.starts_with("unix:") ? raw.docker_socket : "unix:" + raw.docker_socket;
@@ -406,6 +415,7 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     using std::chrono::milliseconds;
     config.threads = static_cast<std::size_t>(raw.threads);
     config.heartbeat = milliseconds{raw.heartbeat_ms};
+    config.swarm_poll = milliseconds{raw.swarm_poll_ms};
     config.fall = static_cast<int>(fall);
     config.connect_timeout = milliseconds{raw.connect_timeout_ms};
     config.response_timeout = milliseconds{raw.response_timeout_ms};

@@ -16,44 +16,6 @@ namespace orchestrator {
 using namespace std::chrono_literals;
 
 namespace {
-constexpr std::chrono::milliseconds call_timeout = 30s;
-
-// The daemon's {"message": "..."} on errors, else the body itself, shortened.
-std::string daemon_message(const std::string& body) {
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    std::string_view message;
-    if (!parser.parse(body).get(doc) && !doc["message"].get_string().get(message)) {
-        return std::string(message);
-    }
-    return body.substr(0, 200);
-}
-
-std::string labels_filter(const std::vector<std::string>& labels) {
-    std::string filter;
-    json::json_writer writer{filter, json::key_order::as_written};
-    writer.begin_object().key("label").begin_array();
-    for (const auto& label : labels) {
-        writer.value(label);
-    }
-    writer.end_array().end_object();
-    return filter;
-}
-
-void read_labels(simdjson::simdjson_result<simdjson::dom::element> object,
-                 std::map<std::string, std::string>& out) {
-    simdjson::dom::object labels;
-    if (object.get_object().get(labels)) {
-        return; // absent or null: no labels
-    }
-    for (auto field : labels) {
-        std::string_view value;
-        if (!field.value.get_string().get(value)) {
-            out.emplace(std::string(field.key), std::string(value));
-        }
-    }
-}
-
 std::string network_address(simdjson::simdjson_result<simdjson::dom::element> networks,
                             const std::string& network) {
     std::string_view address;
@@ -64,7 +26,52 @@ std::string network_address(simdjson::simdjson_result<simdjson::dom::element> ne
 }
 } // namespace
 
-// The error for an answer whose status is not one of `expected` (or that never came).
+std::string daemon_message(const std::string& body) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string_view message;
+    if (!parser.parse(body).get(doc) && !doc["message"].get_string().get(message)) {
+        return std::string(message);
+    }
+    return body.substr(0, 200);
+}
+
+std::string filters_json(const std::vector<std::string>& labels, std::string_view key,
+                         const std::vector<std::string>& values) {
+    std::string filter;
+    json::json_writer writer{filter, json::key_order::as_written};
+    writer.begin_object();
+    if (!key.empty()) {
+        writer.key(key).begin_array();
+        for (const auto& value : values) {
+            writer.value(value);
+        }
+        writer.end_array();
+    }
+    if (!labels.empty()) {
+        writer.key("label").begin_array();
+        for (const auto& label : labels) {
+            writer.value(label);
+        }
+        writer.end_array();
+    }
+    writer.end_object();
+    return filter;
+}
+
+void read_string_map(simdjson::simdjson_result<simdjson::dom::element> object,
+                     std::map<std::string, std::string>& out) {
+    simdjson::dom::object labels;
+    if (object.get_object().get(labels)) {
+        return; // absent or null: nothing
+    }
+    for (auto field : labels) {
+        std::string_view value;
+        if (!field.value.get_string().get(value)) {
+            out.emplace(std::string(field.key), std::string(value));
+        }
+    }
+}
 std::optional<docker_error> unexpected_answer(const docker_result<docker_api::answer>& got,
                                               std::initializer_list<int> expected) {
     if (!got) {
@@ -93,15 +100,17 @@ std::string url_encode(std::string_view text) {
     return out;
 }
 
-runtime::task<docker_result<docker_api::answer>>
-docker_api::call(std::string_view method, std::string target, std::string_view body) {
-    const std::string path = prefix_ + target;
+runtime::task<docker_result<docker_api::answer>> docker_api::call(std::string_view method,
+                                                                  std::string target,
+                                                                  std::string_view body,
+                                                                  std::string_view prefix) {
+    const std::string path = (prefix.empty() ? prefix_ : std::string(prefix)) + target;
     net::fetch_request request{.method = method,
                                .target = path,
                                .host = "docker",
                                .body = body,
                                .content_type = body.empty() ? "" : "application/json"};
-    auto fetched = co_await net::fetch(socket_, request, call_timeout);
+    auto fetched = co_await net::fetch(socket_, request, timeout_);
     if (!fetched) {
         co_return std::unexpected(docker_error{0, "Docker daemon unreachable at " +
                                                       socket_.to_string() + ": " +
@@ -136,6 +145,7 @@ runtime::task<docker_result<std::string>> docker_api::connect() {
                       (!component["Name"].get_string().get(name) && name.starts_with("Podman"));
         }
     }
+    version_ = {major, minor};
     if (major < 1 || (major == 1 && minor < 41)) {
         co_return std::unexpected(docker_error{0, "Docker API " + std::string(version) +
                                                       " is too old: 1.41 or later is needed"});
@@ -145,7 +155,7 @@ runtime::task<docker_result<std::string>> docker_api::connect() {
 
 runtime::task<docker_result<void>>
 docker_api::ensure_network(const std::string& name,
-                           const std::map<std::string, std::string>& labels) {
+                           const std::map<std::string, std::string>& labels, bool overlay) {
     auto found = co_await call("GET", "/networks/" + url_encode(name));
     if (!found) {
         co_return std::unexpected(found.error());
@@ -155,13 +165,11 @@ docker_api::ensure_network(const std::string& name,
     }
     std::string body;
     json::json_writer writer{body, json::key_order::as_written};
-    writer.begin_object()
-        .key("Name")
-        .value(name)
-        .key("CheckDuplicate")
-        .value(true)
-        .key("Labels")
-        .begin_object();
+    writer.begin_object().key("Name").value(name).key("CheckDuplicate").value(true);
+    if (overlay) {
+        writer.key("Driver").value("overlay").key("Attachable").value(true);
+    }
+    writer.key("Labels").begin_object();
     for (const auto& [key, value] : labels) {
         writer.key(key).value(value);
     }
@@ -269,7 +277,7 @@ runtime::task<docker_result<container_info>> docker_api::inspect(const std::stri
     if (!doc["State"]["Running"].get_bool().get(running)) {
         info.running = running;
     }
-    read_labels(doc["Config"]["Labels"], info.labels);
+    read_string_map(doc["Config"]["Labels"], info.labels);
     info.address = network_address(doc["NetworkSettings"]["Networks"], network);
     co_return info;
 }
@@ -296,7 +304,7 @@ runtime::task<docker_result<void>> docker_api::remove(const std::string& id) {
 runtime::task<docker_result<std::vector<container_info>>>
 docker_api::list(const std::vector<std::string>& labels, const std::string& network) {
     auto got = co_await call("GET", "/containers/json?all=true&filters=" +
-                                        url_encode(labels_filter(labels)));
+                                        url_encode(filters_json(labels)));
     if (auto failed = unexpected_answer(got, {200})) {
         co_return std::unexpected(*failed);
     }
@@ -324,18 +332,19 @@ docker_api::list(const std::vector<std::string>& labels, const std::string& netw
         if (!item["State"].get_string().get(text)) {
             info.running = text == "running";
         }
-        read_labels(item["Labels"], info.labels);
+        read_string_map(item["Labels"], info.labels);
         info.address = network_address(item["NetworkSettings"]["Networks"], network);
         out.push_back(std::move(info));
     }
     co_return out;
 }
 
-runtime::task<docker_error> docker_api::follow_events(const std::vector<std::string>& labels,
+runtime::task<docker_error> docker_api::follow_events(const std::string& type,
+                                                      const std::vector<std::string>& labels,
                                                       const std::string& since,
                                                       event_handler on_event, int* stream_fd,
                                                       const bool* stop) {
-    auto connection = co_await net::client_connection::open(socket_, call_timeout);
+    auto connection = co_await net::client_connection::open(socket_, timeout_);
     if (connection && *stop) {
         co_await connection->close();
         co_return docker_error{0, "stopped"};
@@ -344,20 +353,8 @@ runtime::task<docker_error> docker_api::follow_events(const std::vector<std::str
         co_return docker_error{0, "Docker daemon unreachable at " + socket_.to_string() + ": " +
                                       std::strerror(-connection.error())};
     }
-    // Filters: our containers, container events only.
-    std::string filter;
-    json::json_writer writer{filter, json::key_order::as_written};
-    writer.begin_object()
-        .key("type")
-        .begin_array()
-        .value("container")
-        .end_array()
-        .key("label")
-        .begin_array();
-    for (const auto& label : labels) {
-        writer.value(label);
-    }
-    writer.end_array().end_object();
+    // Filters: events of this type (of objects with these labels) only.
+    const std::string filter = filters_json(labels, "type", {type});
     std::string target = prefix_ + "/events?filters=" + url_encode(filter);
     if (!since.empty()) {
         target += "&since=" + url_encode(since);
@@ -365,7 +362,7 @@ runtime::task<docker_error> docker_api::follow_events(const std::vector<std::str
     std::string wire = "GET " + target + " HTTP/1.1\r\nHost: docker\r\n\r\n";
     connection->expect_response_to(http::method::get);
     *stream_fd = connection->fd();
-    if (const int sent = co_await connection->send(wire, call_timeout); sent < 0) {
+    if (const int sent = co_await connection->send(wire, timeout_); sent < 0) {
         co_await connection->close();
         *stream_fd = -1;
         co_return docker_error{0, std::string("events: ") + std::strerror(-sent)};
@@ -403,7 +400,7 @@ runtime::task<docker_error> docker_api::follow_events(const std::vector<std::str
                 id = {};
             }
             std::map<std::string, std::string> attributes;
-            read_labels(doc["Actor"]["Attributes"], attributes);
+            read_string_map(doc["Actor"]["Attributes"], attributes);
             std::string time;
             if (std::int64_t nanos = 0;
                 doc["timeNano"].get_int64().get(nanos) == simdjson::SUCCESS) {

@@ -9,9 +9,13 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <initializer_list>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <simdjson.h>
 
 #include "net/endpoint.hpp"
 #include "runtime/task.hpp"
@@ -47,13 +51,19 @@ struct container_info {
 
 class docker_api {
 public:
-    explicit docker_api(net::endpoint socket) : socket_(std::move(socket)) {}
+    static constexpr std::chrono::milliseconds default_timeout{30'000};
+
+    // `timeout` bounds each call (connect, send, answer).
+    explicit docker_api(net::endpoint socket, std::chrono::milliseconds timeout = default_timeout)
+        : socket_(std::move(socket)), timeout_(timeout) {}
 
     // GET /version: checks that the daemon speaks API 1.41 or later.
     runtime::task<docker_result<std::string>> connect();
-    // Creates the network unless it exists.
+    // Creates the network unless it exists: a bridge, or with `overlay` an attachable
+    // overlay network of the swarm (on a manager).
     runtime::task<docker_result<void>>
-    ensure_network(const std::string& name, const std::map<std::string, std::string>& labels);
+    ensure_network(const std::string& name, const std::map<std::string, std::string>& labels,
+                   bool overlay = false);
     // Creates (409 name conflict, 404 image missing) and returns the container id.
     runtime::task<docker_result<std::string>> create(const container_spec& spec);
     runtime::task<docker_result<void>> start(const std::string& id);
@@ -65,7 +75,8 @@ public:
     runtime::task<docker_result<std::vector<container_info>>>
     list(const std::vector<std::string>& labels, const std::string& network);
 
-    // Follows GET /events for containers with `labels`, from `since` (the daemon's
+    // Follows GET /events for objects of `type` ("container", "service") with `labels`
+    // (service events carry none: pass none), from `since` (the daemon's
     // "seconds.nanoseconds"; empty: from now); calls on_event(action, container id,
     // attributes, the event's time as "seconds.nanoseconds") per event until the stream
     // ends or fails (then returns the error), or until *stop is set. `stream_fd` receives
@@ -73,7 +84,8 @@ public:
     using event_handler = std::function<void(const std::string& action, const std::string& id,
                                              const std::map<std::string, std::string>& attributes,
                                              const std::string& time)>;
-    runtime::task<docker_error> follow_events(const std::vector<std::string>& labels,
+    runtime::task<docker_error> follow_events(const std::string& type,
+                                              const std::vector<std::string>& labels,
                                               const std::string& since, event_handler on_event,
                                               int* stream_fd, const bool* stop);
 
@@ -81,21 +93,39 @@ public:
     // True when connect() found Podman's compatible service rather than Docker.
     bool podman() const noexcept { return podman_; }
 
+    // The daemon's major.minor API version found by connect(), e.g. {1, 41}.
+    std::pair<int, int> api_version() const noexcept { return version_; }
+
     struct answer {
         int status = 0;
         std::string body;
     };
+    // One call: `target` after the version prefix (or after `prefix` when given, for a
+    // field a later API version added). Status 0: no answer within the timeout.
+    runtime::task<docker_result<answer>> call(std::string_view method, std::string target,
+                                              std::string_view body = {},
+                                              std::string_view prefix = {});
 
 private:
-    runtime::task<docker_result<answer>> call(std::string_view method, std::string target,
-                                              std::string_view body = {});
-
     net::endpoint socket_;
+    std::chrono::milliseconds timeout_;
+    std::pair<int, int> version_{1, 41};
     std::string prefix_ = "/v1.41";
     bool podman_ = false;
 };
 
 // Percent-encodes a query parameter value (filters are JSON).
 std::string url_encode(std::string_view text);
+// The daemon's {"message": "..."} on errors, else the body itself, shortened.
+std::string daemon_message(const std::string& body);
+// The error for an answer whose status is not one of `expected` (or that never came).
+std::optional<docker_error> unexpected_answer(const docker_result<docker_api::answer>& got,
+                                              std::initializer_list<int> expected);
+// A filters= parameter: {"label": [labels...]} plus the given extra key and values.
+std::string filters_json(const std::vector<std::string>& labels, std::string_view key = {},
+                         const std::vector<std::string>& values = {});
+// Reads a JSON object of strings (labels, attributes) into `out`; absent or null: nothing.
+void read_string_map(simdjson::simdjson_result<simdjson::dom::element> object,
+                     std::map<std::string, std::string>& out);
 
 } // namespace orchestrator

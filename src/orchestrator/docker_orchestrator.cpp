@@ -4,26 +4,15 @@
 
 #include <sys/socket.h>
 
+#include "orchestrator/engine_labels.hpp"
+
 namespace orchestrator {
 
 using namespace std::chrono_literals;
 
 namespace {
-constexpr const char* label_managed = "lbd.managed";
-constexpr const char* label_instance = "lbd.instance";
-constexpr const char* label_name = "lbd.name";
-constexpr const char* label_id = "lbd.id";
-
-// How /add answers a daemon failure: 503 when it is unreachable, its own 4xx for a name
-// conflict, 500 for the rest (a missing image is a configuration error).
 spawn_failure failure_of(const docker_error& error) {
-    if (error.status == 0) {
-        return {503, "<Error> " + error.message};
-    }
-    if (error.status == 409) {
-        return {409, "<Error> " + error.message};
-    }
-    return {500, "<Error> Docker: " + error.message};
+    return engine_failure(error, "Docker");
 }
 } // namespace
 
@@ -99,7 +88,9 @@ runtime::task<std::vector<adopted_replica>> docker_orchestrator::adopt() {
 }
 
 runtime::task<std::expected<net::endpoint, spawn_failure>>
-docker_orchestrator::spawn(std::string name, std::uint64_t id) {
+docker_orchestrator::spawn(spawn_request request) {
+    const std::string& name = request.name;
+    const std::uint64_t id = request.id;
     if (auto failed = co_await ready()) {
         co_return std::unexpected(failure_of(*failed));
     }
@@ -215,7 +206,7 @@ runtime::task<void> docker_orchestrator::follow_events() {
         // Named, not a temporary: g++ 12 mishandles a conditional's temporary in co_await.
         const std::string since = first ? std::string{} : resume;
         docker_error ended = co_await api_.follow_events(
-            instance_filter(), since,
+            "container", instance_filter(), since,
             [this, &resume](const std::string& action, const std::string& id,
                             const std::map<std::string, std::string>& attributes,
                             const std::string& time) {

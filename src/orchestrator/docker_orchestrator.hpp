@@ -35,8 +35,8 @@ public:
     explicit docker_orchestrator(docker_options options);
     ~docker_orchestrator() override;
 
-    runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
-                                                                     std::uint64_t id) override;
+    runtime::task<std::expected<net::endpoint, spawn_failure>>
+    spawn(spawn_request request) override;
     runtime::task<void> remove(std::string name, std::chrono::milliseconds grace) override;
     runtime::task<void> remove_all(std::chrono::milliseconds grace) override;
     runtime::task<std::vector<adopted_replica>> adopt() override;

@@ -2,7 +2,8 @@
 // orchestrator: how lbd gets replicas. spawn() starts one and returns where it listens,
 // remove() stops it, and the exit handler hears at once when one dies on its own. The
 // backends: process (local lb-replica children, the default), static (fixed host:port
-// upstreams, nothing spawned) and docker (containers through the Docker Engine API). Every call
+// upstreams, nothing spawned), docker (containers through the Docker Engine API) and swarm
+// (Docker Swarm services across nodes, shared by several balancers). Every call
 // runs on the control thread, which owns the orchestrator; spawn and remove may suspend but never
 // block the thread.
 
@@ -18,10 +19,24 @@
 
 namespace orchestrator {
 
-// A replica found running from an earlier life of lbd (docker backend).
+// A replica found running: from an earlier life of lbd (docker, swarm), or added by another
+// balancer sharing the backend (swarm).
 struct adopted_replica {
     std::string name;
     std::uint64_t id = 0;
+    std::uint32_t weight = 1;
+};
+
+// What a spawn is for: a replica an /add introduces (a name another balancer already runs is
+// a conflict, 409), or a member lbd takes as given (an initial replica, a respawn, one another
+// balancer added), which a shared backend takes over when it runs already.
+enum class spawn_kind : std::uint8_t { fresh, member };
+
+struct spawn_request {
+    std::string name;
+    std::uint64_t id = 0;
+    std::uint32_t weight = 1;
+    spawn_kind kind = spawn_kind::member;
 };
 
 // What a replica's SERVER_ID (the id its /home answers with) is: its integer id (the
@@ -45,12 +60,27 @@ public:
 
     virtual ~orchestrator() = default;
 
-    // Starts replica `name` with `id`; completes once it was started (not yet healthy).
-    virtual runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
-                                                                             std::uint64_t id) = 0;
+    // appeared: replicas found since the last report (by whichever balancer added them);
+    // vanished: names whose replica is gone since (removed by whichever balancer). Returns
+    // the names of those appeared it cannot take yet (the name is still leaving): they are
+    // reported again next time.
+    using membership_handler = std::function<std::vector<std::string>(
+        const std::vector<adopted_replica>& appeared, const std::vector<std::string>& vanished)>;
+
+    // Starts the replica; completes once it was started (not yet healthy).
+    virtual runtime::task<std::expected<net::endpoint, spawn_failure>>
+    spawn(spawn_request request) = 0;
     // Stops and forgets `name`, letting requests in flight finish first (SIGTERM, then a
     // hard stop after `grace`). Unknown names are ignored.
     virtual runtime::task<void> remove(std::string name, std::chrono::milliseconds grace) = 0;
+    // Clears what is left of `name` (a hung process, a dead container holding the name)
+    // before it is spawned again under the same name. A backend that restarts replicas
+    // itself (swarm) keeps it.
+    virtual runtime::task<void> clear_for_respawn(std::string name) {
+        co_await remove(std::move(name), std::chrono::milliseconds{0});
+    }
+    // lbd is stopping: spawns still waiting give up now (before remove_all()).
+    virtual void begin_shutdown() {}
     // Stops everything it started (shutdown).
     virtual runtime::task<void> remove_all(std::chrono::milliseconds grace) = 0;
     // Replicas still running from an earlier lbd, which spawn() will hand back instead
@@ -58,6 +88,9 @@ public:
     virtual runtime::task<std::vector<adopted_replica>> adopt() { co_return {}; }
     // Called on the control thread when a replica dies without remove().
     virtual void on_exit(exit_handler handler) = 0;
+    // Backends several balancers share (swarm) report the membership others change, on the
+    // control thread; the others never call it.
+    virtual void on_membership(membership_handler) {}
     // False for backends that cannot start replicas (static): /add then registers servers.
     virtual bool spawns() const = 0;
     virtual std::string_view name() const = 0;

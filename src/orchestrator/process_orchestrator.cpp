@@ -18,7 +18,9 @@ process_orchestrator::~process_orchestrator() {
 }
 
 runtime::task<std::expected<net::endpoint, spawn_failure>>
-process_orchestrator::spawn(std::string name, std::uint64_t id) {
+process_orchestrator::spawn(spawn_request request) {
+    const std::string& name = request.name;
+    const std::uint64_t id = request.id;
     if (children_.contains(name)) {
         co_return std::unexpected(spawn_failure{500, "replica '" + name + "' already runs"});
     }

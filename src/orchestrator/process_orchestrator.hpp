@@ -25,8 +25,8 @@ public:
                                   server_id_kind server_id = server_id_kind::number);
     ~process_orchestrator() override;
 
-    runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
-                                                                     std::uint64_t id) override;
+    runtime::task<std::expected<net::endpoint, spawn_failure>>
+    spawn(spawn_request request) override;
     runtime::task<void> remove(std::string name, std::chrono::milliseconds grace) override;
     runtime::task<void> remove_all(std::chrono::milliseconds grace) override;
     void on_exit(exit_handler handler) override { exit_handler_ = std::move(handler); }

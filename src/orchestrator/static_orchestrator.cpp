@@ -5,7 +5,8 @@
 namespace orchestrator {
 
 runtime::task<std::expected<net::endpoint, spawn_failure>>
-static_orchestrator::spawn(std::string name, std::uint64_t) {
+static_orchestrator::spawn(spawn_request request) {
+    const std::string& name = request.name;
     std::expected<net::endpoint, std::string> where = net::endpoint::parse_numeric(name);
     if (!where && (allow_names_ || configured_.contains(name))) {
         where = co_await net::resolve(name, resolve_timeout);

@@ -23,8 +23,8 @@ public:
                                  bool allow_names = false)
         : configured_(std::move(configured)), allow_names_(allow_names) {}
 
-    runtime::task<std::expected<net::endpoint, spawn_failure>> spawn(std::string name,
-                                                                     std::uint64_t id) override;
+    runtime::task<std::expected<net::endpoint, spawn_failure>>
+    spawn(spawn_request request) override;
     runtime::task<void> remove(std::string, std::chrono::milliseconds) override { co_return; }
     runtime::task<void> remove_all(std::chrono::milliseconds) override { co_return; }
     void on_exit(exit_handler) override {}

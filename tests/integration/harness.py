@@ -443,8 +443,10 @@ class LoadLoop:
     """`threads` keep-alive clients doing GET /home with random X-Request-IDs, one request at
     a time each, until `duration` seconds pass, `per_thread` requests are done or stop()."""
 
-    def __init__(self, port, threads=4, duration=3.0, per_thread=20000, seed=1, path="/home"):
+    def __init__(self, port, threads=4, duration=3.0, per_thread=20000, seed=1, path="/home",
+                 host="127.0.0.1"):
         self.port = port
+        self.host = host
         self.path = path
         self.duration = duration
         self.per_thread = per_thread
@@ -479,7 +481,7 @@ class LoadLoop:
             sent = time.monotonic()
             try:
                 if sock is None:
-                    sock = connect(self.port, timeout=5.0)
+                    sock = connect(self.port, self.host, timeout=5.0)
                     reader = Reader(sock)
                 sock.sendall(build("GET", self.path, {"X-Request-ID": new_key(rnd)}))
                 r = reader.response()

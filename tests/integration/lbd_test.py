@@ -19,6 +19,7 @@ import time
 import unittest
 from collections import Counter
 
+from fake_swarm import FakeSwarm
 from harness import (ADMIN_LISTENING, LB_REPLICA, LBD, Lbd, LoadLoop, Reader, Upstream,
                      answer_then_close, build, connect, metrics, new_key, pid_alive, pipelined_homes, report,
                      request, server_of, wait_until)
@@ -986,11 +987,27 @@ class Lifecycle(unittest.TestCase):
     def test_docker_backend_without_a_daemon_fails_clearly(self):
         # A socket path where no daemon listens: one clear start-up error, exit 1.
         missing = f"/tmp/lbtest-no-docker-{os.getpid()}.sock"
-        done = subprocess.run([LBD, "--backend", "docker", "--docker-socket", missing,
-                               "--listen", "127.0.0.1:0", "--admin-listen", "off"],
-                              capture_output=True, timeout=20)
-        self.assertEqual(done.returncode, 1, done.stderr)
-        self.assertIn(b"Docker daemon unreachable at unix:" + missing.encode(), done.stderr)
+        for backend in ("docker", "swarm"):
+            with self.subTest(backend=backend):
+                done = subprocess.run([LBD, "--backend", backend, "--docker-socket", missing,
+                                       "--listen", "127.0.0.1:0", "--admin-listen", "off"],
+                                      capture_output=True, timeout=20)
+                self.assertEqual(done.returncode, 1, done.stderr)
+                self.assertIn(b"Docker daemon unreachable at unix:" + missing.encode(),
+                              done.stderr)
+
+    def test_swarm_backend_needs_a_manager_and_says_so(self):
+        # An engine that answers but is no swarm manager: lbd names what it needs.
+        for state, manager, word in (("inactive", False, b"not part of a swarm"),
+                                     ("active", False, b"swarm worker")):
+            with self.subTest(state=state), FakeSwarm(state, manager) as engine:
+                done = subprocess.run([LBD, "--backend", "swarm", "--docker-socket", engine.path,
+                                       "--listen", "127.0.0.1:0", "--admin-listen", "off"],
+                                      capture_output=True, timeout=20)
+                self.assertEqual(done.returncode, 1, done.stderr)
+                self.assertIn(word, done.stderr)
+                self.assertIn(b"needs a manager's API", done.stderr)
+                self.assertEqual(engine.posts, [], "nothing may be created")
 
     def test_help_and_bad_flags(self):
         done = subprocess.run([LBD, "--help"], capture_output=True, timeout=10)

@@ -141,6 +141,26 @@ TEST_CASE("an exit takes the replica out at once; its replacement keeps name and
     CHECK(set.find("Server2")->respawns == 1);
 }
 
+TEST_CASE("the stop before a respawn says so; the stop of a removed replica does not") {
+    // A backend that restarts replicas itself (swarm) keeps the first, removes the second.
+    replica_set set{fast_options()};
+    fake_orchestrator fake{set};
+    start_three(set, fake);
+    set.exited("Server2", "killed", fake.now);
+    const std::vector<std::string> gone{"Server3"};
+    set.remove(gone);
+    set.release_removed();
+    fake.settle();
+    const auto stop_of = [&](const std::string& name) {
+        return *std::find_if(fake.history.begin(), fake.history.end(),
+                             [&](auto& c) { return c.what == kind::stop && c.name == name; });
+    };
+    CHECK(stop_of("Server2").respawn);
+    CHECK_FALSE(stop_of("Server2").graceful);
+    CHECK_FALSE(stop_of("Server3").respawn);
+    CHECK(stop_of("Server3").graceful);
+}
+
 TEST_CASE("a replica that keeps dying waits longer each time; one that stayed up does not") {
     replica_set set{fast_options()};
     fake_orchestrator fake{set};

@@ -1,0 +1,32 @@
+#pragma once
+// What the docker and swarm backends share: the labels that mark lbd's replicas (and which
+// lbd instance they belong to) on containers and services, and how /add answers an
+// engine's failure.
+
+#include <string>
+#include <string_view>
+
+#include "orchestrator/docker_api.hpp"
+#include "orchestrator/orchestrator.hpp"
+
+namespace orchestrator {
+
+inline constexpr const char* label_managed = "lbd.managed";
+inline constexpr const char* label_instance = "lbd.instance";
+inline constexpr const char* label_name = "lbd.name";
+inline constexpr const char* label_id = "lbd.id";
+inline constexpr const char* label_weight = "lbd.weight";
+
+// 503 when the engine is unreachable, its 409 for a name taken, 500 for the rest (a
+// missing image is a configuration error); `engine` names it in the message.
+inline spawn_failure engine_failure(const docker_error& error, std::string_view engine) {
+    if (error.status == 0) {
+        return {503, "<Error> " + error.message};
+    }
+    if (error.status == 409) {
+        return {409, "<Error> " + error.message};
+    }
+    return {500, "<Error> " + std::string(engine) + ": " + error.message};
+}
+
+} // namespace orchestrator
