@@ -113,10 +113,14 @@ void balancer_handler::cut_unroutable() noexcept {
         if (node->waiting_on == nullptr || node->cut) {
             continue;
         }
-        // A replica that left the table (/rm) finishes what it has; one still in it but out
-        // of picking is down.
-        for (std::size_t i = 0; i < slots_.size(); ++i) {
-            if (slots_[i].get() == node->waiting_on && table_->routable[i] == 0) {
+        // By name: a replica that left the table (/rm) finishes what it has; one still in it
+        // but out of picking, or at another address (being replaced: its old slot retired
+        // with this request), is down. (The slot lives while its request holds it.)
+        const upstream_target& was = node->waiting_on->target();
+        for (std::size_t i = 0; i < table_->targets.size(); ++i) {
+            const upstream_target& now = table_->targets[i];
+            if (now.name == was.name &&
+                (table_->routable[i] == 0 || now.pool_key != was.pool_key)) {
                 node->cut = true;
                 ::shutdown(node->fd, SHUT_RDWR);
             }

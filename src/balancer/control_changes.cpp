@@ -159,8 +159,9 @@ control_plane::on_membership(const std::vector<orchestrator::adopted_replica>& a
     }
     for (const orchestrator::adopted_replica& replica : appeared) {
         if (set_.in_use(replica.name)) {
-            // Ours already (this balancer added it, or it is joining), or still leaving.
-            if (set_.find(replica.name)->state == replica_state::removing) {
+            // A member already (this balancer added it); else joining here (an /add that may
+            // yet lose to this very service and roll back) or still leaving: asked again.
+            if (!set_.find(replica.name)->member) {
                 later.push_back(replica.name);
             }
             continue;
@@ -173,7 +174,7 @@ control_plane::on_membership(const std::vector<orchestrator::adopted_replica>& a
             continue;
         }
         log_event("info", "replica_found_elsewhere", {{"name", replica.name}});
-        set_.add_member(replica.name, replica.id, replica.weight, now());
+        set_.add_member(replica.name, replica.id, std::max(replica.weight, 1U), now());
     }
     pump();
     return later;

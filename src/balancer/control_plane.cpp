@@ -206,10 +206,13 @@ runtime::task<std::optional<std::string>> control_plane::start_initial() {
     for (const auto& adopted : co_await backend_->adopt()) {
         auto same = std::find_if(members.begin(), members.end(),
                                  [&](const initial& entry) { return entry.name == adopted.name; });
+        // The weight too when the backend records it: balancers that share replicas must
+        // agree even when started with different --replica-weights.
         if (same != members.end()) {
             same->id = adopted.id;
+            same->weight = adopted.weight != 0 ? adopted.weight : same->weight;
         } else {
-            members.push_back({adopted.name, adopted.id, adopted.weight});
+            members.push_back({adopted.name, adopted.id, std::max(adopted.weight, 1U)});
         }
         log_event("info", "replica_adopted", {{"name", adopted.name}});
     }
@@ -331,6 +334,12 @@ runtime::task<void> control_plane::run_spawn(replica_command command) {
                   {{"name", command.name}, {"error", spawned.error().message}});
         spawn_status_[command.name] = spawned.error().http_status;
         set_.spawn_failed(command.name, command.incarnation, spawned.error().message, now());
+        if (const replica_record* record = set_.find(command.name);
+            record == nullptr || record->state == replica_state::removing) {
+            // Removed while it was being started: whatever the backend holds of it goes
+            // (a shared backend's service outlives a failed spawn).
+            co_await backend_->remove(command.name, 0ms);
+        }
     }
     pump();
 }

@@ -67,7 +67,8 @@ std::unique_ptr<orchestrator::orchestrator> make_backend(const balancer::balance
                                         .instance = config.docker_instance,
                                         .seccomp_profile = std::move(seccomp),
                                         .server_id = server_id_kind(config),
-                                        .poll = config.swarm_poll});
+                                        .poll = config.swarm_poll,
+                                        .start_timeout = config.startup_timeout});
     }
     orchestrator::docker_options docker;
     docker.socket = *net::endpoint::parse(config.docker_socket);

@@ -54,6 +54,7 @@ struct raw_flags {
     long header_timeout_ms = 10'000;
     long idle_timeout_ms = 60'000;
     long linger_timeout_ms = 2'000;
+    long startup_timeout_ms = 10'000;
     long body_timeout_ms = 30'000;
     long max_body = 0;
     long batch_wait_us = 20;
@@ -248,6 +249,10 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     option("--response-timeout-ms", raw.response_timeout_ms, "LB_RESPONSE_TIMEOUT_MS", "MS",
            "upstream response timeout, answered 504")
         ->check(CLI::Range(1L, 3'600'000L));
+    option("--startup-timeout-ms", raw.startup_timeout_ms, "LB_STARTUP_TIMEOUT_MS", "MS",
+           "a new replica must pass its first heartbeat within MS (swarm: its task must run "
+           "by then), else /add fails and rolls back, or lbd does not start")
+        ->check(CLI::Range(100L, 600'000L));
     option("--header-timeout-ms", raw.header_timeout_ms, "LB_HEADER_TIMEOUT_MS", "MS",
            "a client's request head must arrive within MS, else 408")
         ->check(CLI::Range(1L, 3'600'000L));
@@ -396,6 +401,11 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
         config.own_names.emplace_back(host);
     }
     config.respawn_new_name = raw.respawn_name == "new";
+    if (config.respawn_new_name && config.backend == balancer::backend_kind::swarm) {
+        // Every balancer would replace the shared service under a name of its own.
+        return std::unexpected("--respawn-name new does not go with --backend swarm: Swarm "
+                               "restarts a replica's task under its name");
+    }
     config.replica_id_is_name = raw.replica_id == "name";
     config.ring.algorithm = *hashing::parse_algorithm(raw.hash);
     config.ring.probe = *hashing::parse_probe(raw.probe);
@@ -422,6 +432,7 @@ std::expected<lbd_command_line, std::string> parse_lbd_command_line(int argc, ch
     config.header_timeout = milliseconds{raw.header_timeout_ms};
     config.idle_timeout = milliseconds{raw.idle_timeout_ms};
     config.linger_timeout = milliseconds{raw.linger_timeout_ms};
+    config.startup_timeout = milliseconds{raw.startup_timeout_ms};
     config.body_timeout = milliseconds{raw.body_timeout_ms};
     config.body_min_rate = static_cast<std::uint64_t>(body_min_rate);
     config.proxy_body_limit = raw.max_body == 0 ? std::numeric_limits<std::uint64_t>::max()

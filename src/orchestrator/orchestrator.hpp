@@ -24,7 +24,7 @@ namespace orchestrator {
 struct adopted_replica {
     std::string name;
     std::uint64_t id = 0;
-    std::uint32_t weight = 1;
+    std::uint32_t weight = 0; // 0: not recorded by the backend (the configured one holds)
 };
 
 // What a spawn is for: a replica an /add introduces (a name another balancer already runs is

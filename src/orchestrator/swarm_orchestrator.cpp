@@ -121,9 +121,18 @@ swarm_orchestrator::spawn(spawn_request request) {
         co_return std::unexpected(failure_of(*failed));
     }
     start_background();
-    if (tracked_.contains(request.name)) {
-        // A respawn: Swarm restarts the task itself; wait for the one that runs now.
-        co_return co_await await_task(request.name);
+    if (auto known = tracked_.find(request.name); known != tracked_.end()) {
+        const auto listed = seen_.find(request.name);
+        const bool replaced =
+            listed != seen_.end() && listed->second.id != known->second.service_id;
+        if (request.kind == spawn_kind::member && !replaced) {
+            // A respawn: Swarm restarts the task itself; wait for the one that runs now.
+            co_return co_await await_task(request.name);
+        }
+        // Left over from a replica this balancer let go (an /add makes its own service; a
+        // service of the name made anew elsewhere is taken below).
+        tracked_.erase(known);
+        ++changes_;
     }
     if (request.kind == spawn_kind::member) {
         // A member lbd takes as given: the service runs already if any balancer made it.
@@ -185,7 +194,7 @@ swarm_orchestrator::create(const spawn_request& request) {
         tracked_.erase(found);
         ++changes_;
     }
-    co_await swarm_.remove_service(*created);
+    co_await delete_service(*created);
     co_return std::unexpected(*failure);
 }
 
@@ -285,11 +294,7 @@ runtime::task<void> swarm_orchestrator::remove(std::string name, std::chrono::mi
     tracked_.erase(found);
     ++changes_;
     // Swarm stops the task with its stop grace period (10 s): requests in flight finish.
-    if (auto removed = co_await swarm_.remove_service(service_id); !removed) {
-        // A manager that does not answer: the next balancer to see the service keeps it;
-        // say so, nothing else can be done from here.
-        (void)removed;
-    }
+    co_await delete_service(service_id);
 }
 
 void swarm_orchestrator::begin_shutdown() {
@@ -307,8 +312,22 @@ runtime::task<void> swarm_orchestrator::remove_all(std::chrono::milliseconds) {
     co_await background_.join();
 }
 
+runtime::task<void> swarm_orchestrator::delete_service(std::string service_id) {
+    if (auto removed = co_await swarm_.remove_service(service_id); !removed) {
+        // A manager that does not answer (an election): tried again at every poll, or the
+        // other balancers would keep a replica this one let go.
+        undeleted_.insert(std::move(service_id));
+    }
+}
+
 runtime::task<void> swarm_orchestrator::poll_loop() {
     while (!stopping_) {
+        const std::vector<std::string> retried(undeleted_.begin(), undeleted_.end());
+        for (const std::string& service_id : retried) {
+            if (auto removed = co_await swarm_.remove_service(service_id); removed) {
+                undeleted_.erase(service_id);
+            }
+        }
         const std::uint64_t before = changes_;
         auto listed = co_await swarm_.services(instance_filter());
         if (listed && !stopping_) {
@@ -336,8 +355,10 @@ runtime::task<void> swarm_orchestrator::poll_loop() {
                 report(services);
             }
         }
-        if (!stopping_) {
+        // An event heard while this poll ran asks for the next at once.
+        if (!stopping_ && !std::exchange(poll_soon_, false)) {
             co_await poll_wake_.wait(options_.poll);
+            poll_soon_ = false;
         }
     }
 }
@@ -352,6 +373,9 @@ void swarm_orchestrator::check_tasks(const std::vector<swarm_task>& tasks,
         const auto task = std::find_if(tasks.begin(), tasks.end(),
                                        [&](const swarm_task& t) { return t.id == entry.task_id; });
         if (task == tasks.end() || task->state != "running") {
+            if (dead_tasks_.size() >= 4096) {
+                dead_tasks_.clear(); // old ones are long out of every listing
+            }
             dead_tasks_.insert(entry.task_id);
             entry.task_id.clear();
             stopped.push_back(name);
@@ -395,11 +419,17 @@ runtime::task<void> swarm_orchestrator::follow_events() {
     std::chrono::milliseconds backoff = 100ms;
     while (!stopping_) {
         // Any service event (created, updated, removed, anywhere in the swarm) polls at once.
+        // Named, not temporaries: g++ 12 mishandles braced temporaries in a co_await's call.
+        const std::string type = "service";
+        const std::vector<std::string> no_labels;
+        const std::string from_now;
         docker_error ended = co_await engine_.follow_events(
-            "service", {}, {},
+            type, no_labels, from_now,
             [this](const std::string&, const std::string&,
-                   const std::map<std::string, std::string>&,
-                   const std::string&) { poll_wake_.ring(); },
+                   const std::map<std::string, std::string>&, const std::string&) {
+                poll_soon_ = true;
+                poll_wake_.ring();
+            },
             &events_fd_, &stopping_);
         if (stopping_) {
             break;

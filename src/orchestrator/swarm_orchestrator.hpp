@@ -37,7 +37,7 @@ struct swarm_options {
     server_id_kind server_id = server_id_kind::number;
     std::chrono::milliseconds poll{250};
     std::chrono::milliseconds call_timeout{3000};
-    std::chrono::milliseconds start_timeout{60'000}; // until a new service's task runs
+    std::chrono::milliseconds start_timeout{10'000}; // until a service's task runs
 };
 
 // Of services sharing one lbd.id (two balancers added different names at once), the one
@@ -80,6 +80,8 @@ private:
     runtime::task<std::expected<net::endpoint, spawn_failure>> await_task(std::string name);
     runtime::task<std::optional<spawn_failure>> check_id_taken(const spawn_request& request,
                                                                const std::string& service_id);
+    // Removes a service by ID; one the manager did not remove is retried at every poll.
+    runtime::task<void> delete_service(std::string service_id);
     runtime::task<void> poll_loop();
     runtime::task<void> follow_events();
     // Reports the tracked replicas of the `watched` services whose task no longer runs.
@@ -99,6 +101,8 @@ private:
     std::map<std::string, tracked> tracked_;    // replicas this balancer routes to, by name
     std::map<std::string, swarm_service> seen_; // the instance's services at the last report
     std::set<std::string> dead_tasks_;          // tasks reported as stopped
+    std::set<std::string> undeleted_;           // services to remove, by ID, not removed yet
+    bool poll_soon_ = false;                    // an event came while a poll ran
     runtime::alarm poll_wake_;
     runtime::cancel_slot events_backoff_;
     exit_handler exit_handler_;

@@ -31,6 +31,7 @@ class FakeSwarm:
         self.tasks = {}  # id -> {"service", "state", "desired", "address", "process", "created"}
         self.created = []  # names of the services POSTed, in order
         self.posts = []  # every POST's path
+        self.unschedulable = set()  # names whose tasks stay pending (no node takes them)
         self.hanging = threading.Event()  # set: service and task calls hang until cleared
         self.closing = threading.Event()
         self.ids = itertools.count(1)
@@ -140,7 +141,8 @@ class FakeSwarm:
         self.server.server_close()
         with self.lock:
             for task in self.tasks.values():
-                task["process"].close()
+                if task["process"] is not None:
+                    task["process"].close()
         os.unlink(self.path)
         os.rmdir(self.directory)
 
@@ -165,8 +167,11 @@ class FakeSwarm:
             env = dict(entry.split("=", 1) for entry in service["env"])
             task_id = f"task{next(self.ids)}"
             task = {"service": service_id, "state": "starting", "desired": "running",
-                    "address": address, "process": None, "created": self.now()}
+                    "address": address, "process": None, "created": self.now(), "error": ""}
             self.tasks[task_id] = task
+            if service["name"] in self.unschedulable:
+                task["state"], task["error"] = "pending", "no suitable node (1 node not available)"
+                return
         process = Process([LB_REPLICA, "--listen", f"{address}:5000", "--threads", "1"],
                           env={"SERVER_ID": env.get("SERVER_ID", "0")},
                           ready_pattern="listening")
@@ -220,7 +225,8 @@ class FakeSwarm:
                 if unknown:  # as the engine answers a filter naming a removed service
                     return request.reply(404, {"message": f"service {min(unknown)} not found"})
                 listed = [{"ID": i, "ServiceID": t["service"], "NodeID": "node1",
-                           "CreatedAt": t["created"], "Status": {"State": t["state"]},
+                           "CreatedAt": t["created"],
+                           "Status": {"State": t["state"], "Err": t.get("error", "")},
                            "DesiredState": t["desired"],
                            "NetworksAttachments": [{"Network": {"Spec": {"Name": NETWORK}},
                                                     "Addresses": [t["address"] + "/24"]}]}

@@ -100,6 +100,33 @@ class SwarmBackend(unittest.TestCase):
         self.assertEqual(self.fake.names().count("Twin"), 1)
         self.assertTrue(wait_until(lambda: serving(a) == serving(b), timeout=5))
 
+    def test_an_add_whose_task_never_runs_fails_clearly_and_leaves_nothing(self):
+        a = self.start("--startup-timeout-ms", "1500")
+        self.fake.unschedulable.add("Never")
+        began = time.monotonic()
+        added = a.api("POST", "/add", {"n": 1, "hostnames": ["Never"]}, timeout=10)
+        self.assertLess(time.monotonic() - began, 5.0)
+        self.assertEqual(added.status, 500, added.body)
+        message = added.json()["message"]
+        self.assertIn("no task of service 'Never' is running after 1500 ms", message)
+        self.assertIn("no suitable node", message)  # the engine's own reason
+        self.assertTrue(wait_until(lambda: "Never" not in self.fake.names(), timeout=3),
+                        "the service it created was not removed")
+        self.assertEqual(serving(a), ["Server1", "Server2", "Server3"])
+
+    def test_a_replica_removed_while_its_task_is_awaited_loses_its_service(self):
+        # /rm while the respawn waits for a task that never comes: once that wait ends, the
+        # service goes too (a failed spawn leaves a shared backend's service behind).
+        a = self.start("--startup-timeout-ms", "1500")
+        self.fake.unschedulable.add("Server2")
+        self.fake.stop_task("Server2", restart_after=0.1)
+        self.assertTrue(wait_until(lambda: "Server2" not in serving(a), timeout=3))
+        removed = a.api("DELETE", "/rm", {"n": 1, "hostnames": ["Server2"]})
+        self.assertEqual(removed.status, 200, removed.body)
+        self.assertTrue(wait_until(lambda: "Server2" not in self.fake.names(), timeout=5),
+                        "the service of the removed replica is still there")
+        self.assertEqual(serving(a), ["Server1", "Server3"])
+
     def test_a_stopped_task_leaves_picking_at_once_and_its_replacement_rejoins(self):
         a = self.start()
         loop = LoadLoop(a.port, threads=3, duration=4.0).start()
