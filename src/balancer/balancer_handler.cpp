@@ -108,6 +108,15 @@ void balancer_handler::track(active_upstream& node, int fd) noexcept {
     active_ = &node;
 }
 
+bool balancer_handler::routable(const replica_slot& slot) const noexcept {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].get() == &slot) {
+            return table_->routable[i] != 0;
+        }
+    }
+    return false;
+}
+
 void balancer_handler::cut_unroutable() noexcept {
     for (active_upstream* node = active_; node != nullptr; node = node->next) {
         if (node->waiting_on == nullptr || node->cut) {

@@ -124,6 +124,8 @@ private:
     void track(active_upstream& node, int fd) noexcept;
     // Shuts down the sockets of resendable requests awaiting a replica now out of picking.
     void cut_unroutable() noexcept;
+    // Whether the slot's replica may be picked in the current table (false: not in it).
+    bool routable(const replica_slot& slot) const noexcept;
     void untrack(active_upstream& node) noexcept;
 
     const balancer_config& config_;

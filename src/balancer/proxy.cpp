@@ -237,8 +237,15 @@ runtime::task<void> balancer_handler::proxy(net::request_context& request) {
             co_return;
         }
         replica_slot::waiter queued;
+        const std::uint64_t picked_in = table_->generation;
         const replica_slot::admission admitted = co_await slot->acquire(queued);
         if (admitted == replica_slot::admission::retired && repicks++ < 4) {
+            continue;
+        }
+        if (admitted == replica_slot::admission::granted && table_->generation != picked_in &&
+            !routable(*slot) && repicks++ < 4) {
+            // It went out of picking while this request queued for it: nothing was sent.
+            slot->release();
             continue;
         }
         if (admitted != replica_slot::admission::granted) {

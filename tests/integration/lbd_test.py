@@ -517,11 +517,9 @@ class FailuresUnderLoad(unittest.TestCase):
     def tearDown(self):
         self.lbd.close()
 
-    def test_a_get_waiting_on_a_replica_that_goes_down_is_retried_elsewhere(self):
-        # A replica that hangs (or a machine gone without a word): no reset, no answer. Once
-        # heartbeats take it out, the GETs waiting on it go to the key's next replica
-        # instead of waiting out --response-timeout-ms. Static upstreams: nothing kills the
-        # hung one (a process backend would, and its sockets would reset).
+    def hung_replica_and_a_key(self, *args):
+        """lbd over two static lb-replicas, A and B (nothing kills a hung one, as a process
+        backend would, resetting its sockets); A stopped (SIGSTOP); a key of A's."""
         replicas = []
         for name in ("A", "B"):
             listener = free_listening_socket()
@@ -530,7 +528,7 @@ class FailuresUnderLoad(unittest.TestCase):
                                      env={"LISTEN_FDS": "1"}, fd3=listener,
                                      ready_pattern="listening"), listener.getsockname()[1]))
             self.addCleanup(replicas[-1][0].close)
-        lbd = Lbd("--response-timeout-ms", "20000",
+        lbd = Lbd("--response-timeout-ms", "20000", *args, threads=1,
                   static=[f"127.0.0.1:{port}" for _, port in replicas])
         self.addCleanup(lbd.close)
         rnd = random.Random(5)
@@ -538,6 +536,30 @@ class FailuresUnderLoad(unittest.TestCase):
         hung = replicas[0][0].proc.pid
         os.kill(hung, signal.SIGSTOP)
         self.addCleanup(lambda: os.kill(hung, signal.SIGCONT))
+        return lbd, key
+
+    def test_a_get_queued_for_a_replica_that_goes_down_is_sent_elsewhere(self):
+        # One request in flight per replica: the second GET queues for the hung replica's
+        # slot, and is admitted once the first is cut; it must not be sent there then.
+        lbd, key = self.hung_replica_and_a_key("--max-in-flight-per-replica", "1")
+        answers = []
+        threads = [threading.Thread(target=lambda: answers.append(lbd.home(key)))
+                   for _ in range(2)]
+        began = time.monotonic()
+        for thread in threads:
+            thread.start()
+            time.sleep(0.05)
+        for thread in threads:
+            thread.join(timeout=10)
+        elapsed = time.monotonic() - began
+        self.assertEqual([(a.status, server_of(a)) for a in answers], [(200, "B"), (200, "B")])
+        self.assertLess(elapsed, 3.0)
+
+    def test_a_get_waiting_on_a_replica_that_goes_down_is_retried_elsewhere(self):
+        # A replica that hangs (or a machine gone without a word): no reset, no answer. Once
+        # heartbeats take it out, the GETs waiting on it go to the key's next replica
+        # instead of waiting out --response-timeout-ms.
+        lbd, key = self.hung_replica_and_a_key()
         began = time.monotonic()
         answer = lbd.home(key)
         elapsed = time.monotonic() - began
