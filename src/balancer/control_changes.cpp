@@ -25,7 +25,7 @@ api_answer failure(int status, std::string message) {
 } // namespace
 
 std::optional<api_answer> control_plane::refuse_change() const {
-    if (stopping_) {
+    if (stopping_ || changes_closed_) {
         return failure(503, "<Error> lbd is stopping");
     }
     if (changing_) {
@@ -85,7 +85,7 @@ runtime::task<api_answer> control_plane::add(json::control_payload_result payloa
 runtime::task<std::optional<api_answer>>
 control_plane::await_joined(const std::vector<std::string>& names) {
     while (true) {
-        if (stopping_) {
+        if (stopping_ || changes_closed_) {
             co_return failure(503, "<Error> lbd is stopping");
         }
         bool pending = false;
@@ -136,6 +136,20 @@ runtime::task<api_answer> control_plane::remove(json::control_payload_result pay
     co_await published(publish_needed());
     changing_ = false;
     co_return api_answer{200, render_replicas(set_.serving())};
+}
+
+runtime::task<void> control_plane::finish_cut_short_changes(std::chrono::milliseconds grace) {
+    // Their replicas go, also where remove_all() keeps the rest (a backend other balancers
+    // share): an /add cut short by the shutdown answered 503 and must leave nothing.
+    std::vector<std::string> unfinished;
+    for (const auto& [name, record] : set_.records()) {
+        if (record.state == replica_state::joining || record.state == replica_state::removing) {
+            unfinished.push_back(name);
+        }
+    }
+    for (const std::string& name : unfinished) {
+        co_await backend_->remove(name, grace);
+    }
 }
 
 std::vector<std::string>

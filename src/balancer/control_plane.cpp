@@ -96,6 +96,10 @@ void control_plane::detach() {
     auto finished = done.get_future();
     reactor_->post([this, &done] {
         workers_.clear();
+        // lbd is shutting down: an /add or /rm in progress ends now (503, rolled back), so
+        // that the worker waiting for its answer can drain; no new one starts.
+        changes_closed_ = true;
+        progress_.ring();
         done.set_value();
     });
     finished.wait();
@@ -165,6 +169,7 @@ runtime::task<void> control_plane::run() {
     }
     co_await calls_.join();
     co_await background_.join();
+    co_await finish_cut_short_changes(failure ? 1s : stop_grace);
     log_event("info", "stopping_replicas", {{"count", std::to_string(set_.records().size())}});
     co_await backend_->remove_all(failure ? 1s : stop_grace);
     if (failure) {

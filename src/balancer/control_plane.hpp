@@ -103,6 +103,8 @@ private:
     // Sleeps until the replica_set's next due time, ticks it, and again (until stopping).
     runtime::task<void> timer_loop();
     void on_replica_exit(const std::string& name, const std::string& reason);
+    // Shutdown: the replicas of an /add or /rm it cut short are removed.
+    runtime::task<void> finish_cut_short_changes(std::chrono::milliseconds grace);
     // A shared backend's report of what other balancers changed: replicas to take as
     // members, names to let go. Returns the names it cannot take yet.
     std::vector<std::string>
@@ -137,7 +139,8 @@ private:
     runtime::scope calls_;
     runtime::scope background_;
     bool stopping_ = false;
-    bool changing_ = false; // an /add or /rm is in progress: one at a time
+    bool changing_ = false;       // an /add or /rm is in progress: one at a time
+    bool changes_closed_ = false; // shutting down (detach()): no /add or /rm goes on
     std::mt19937_64 random_{std::random_device{}()};
     // Why a replica joining through /add could not be started, and the status to answer.
     std::map<std::string, int, std::less<>> spawn_status_;

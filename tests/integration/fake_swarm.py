@@ -32,6 +32,7 @@ class FakeSwarm:
         self.created = []  # names of the services POSTed, in order
         self.posts = []  # every POST's path
         self.unschedulable = set()  # names whose tasks stay pending (no node takes them)
+        self.silent = set()  # names whose tasks run but answer nothing (nothing listens)
         self.hanging = threading.Event()  # set: service and task calls hang until cleared
         self.closing = threading.Event()
         self.ids = itertools.count(1)
@@ -171,6 +172,9 @@ class FakeSwarm:
             self.tasks[task_id] = task
             if service["name"] in self.unschedulable:
                 task["state"], task["error"] = "pending", "no suitable node (1 node not available)"
+                return
+            if service["name"] in self.silent:
+                task["state"] = "running"
                 return
         process = Process([LB_REPLICA, "--listen", f"{address}:5000", "--threads", "1"],
                           env={"SERVER_ID": env.get("SERVER_ID", "0")},

@@ -114,6 +114,35 @@ class SwarmBackend(unittest.TestCase):
                         "the service it created was not removed")
         self.assertEqual(serving(a), ["Server1", "Server2", "Server3"])
 
+    def test_an_add_cut_short_by_a_shutdown_leaves_no_service(self):
+        # lbd stops while an /add waits: for the task to run (Pending), or for the running
+        # task's first heartbeat (Silent), longer than the drain lets the request live. The
+        # /add is cut (503, or its connection closed); its service goes, although shutting
+        # down otherwise leaves the services to the other balancers.
+        for name, knob in (("Pending", self.fake.unschedulable), ("Silent", self.fake.silent)):
+            with self.subTest(name=name):
+                a = balancer(self.fake, "--startup-timeout-ms", "20000",
+                             "--drain-timeout-ms", "500")
+                self.addCleanup(a.close)
+                knob.add(name)
+                answers = []
+
+                def add():
+                    try:
+                        answers.append(a.api("POST", "/add", {"n": 1, "hostnames": [name]},
+                                             timeout=15).status)
+                    except (OSError, EOFError):
+                        answers.append("closed")
+
+                adding = threading.Thread(target=add)
+                adding.start()
+                self.assertTrue(wait_until(lambda: name in self.fake.names(), timeout=5))
+                time.sleep(0.3)
+                self.assertEqual(a.stop(), 0)
+                adding.join(timeout=15)
+                self.assertIn(answers, ([503], ["closed"]))
+                self.assertEqual(self.fake.names(), ["Server1", "Server2", "Server3"])
+
     def test_a_replica_removed_while_its_task_is_awaited_loses_its_service(self):
         # /rm while the respawn waits for a task that never comes: once that wait ends, the
         # service goes too (a failed spawn leaves a shared backend's service behind).
