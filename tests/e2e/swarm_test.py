@@ -111,6 +111,28 @@ class Swarm(unittest.TestCase):
             raise AssertionError(f"the balancers did not serve 3 replicas within 180 s:\n"
                                  f"{logs.stdout}{logs.stderr}")
         figure("stack_deploy_to_serving_s", f"{time.monotonic() - started:.1f}")
+        cls.spread_replicas()
+
+    @classmethod
+    def spread_replicas(cls):
+        """Swarm puts a new task on the node with the fewest tasks, balancers' included, and
+        ties fall either way: 3 one-task services can land on 2 nodes. The operator's move
+        (`docker service update --force`) puts one on the emptier node; the suite needs one
+        replica per node."""
+        names = ["Server1", "Server2", "Server3"]
+        nodes = {name: cls.task_node(name) for name in names}
+        figure("replica_nodes_at_deploy", len(set(nodes.values())))
+        for _ in range(4):
+            if len(set(nodes.values())) == len(cls.nodes):
+                return
+            crowded = next(name for name in names
+                           if list(nodes.values()).count(nodes[name]) > 1)
+            cls.manager.docker("service", "update", "--force", "--detach", crowded, timeout=60)
+            wait_until(lambda: cls.task_node(crowded) not in (None, nodes[crowded]),
+                       timeout=20, interval=0.2)
+            wait_until(lambda: all(crowded in (b.rep() or []) for b in cls.balancers),
+                       timeout=20, interval=0.1)
+            nodes = {name: cls.task_node(name) for name in names}
 
     @classmethod
     def tearDownClass(cls):
@@ -141,9 +163,10 @@ class Swarm(unittest.TestCase):
 
     # --- helpers ---
 
-    def task_node(self, service):
+    @classmethod
+    def task_node(cls, service):
         """The node name of the service's running task, or None."""
-        out = self.manager.docker("service", "ps", service, "--filter", "desired-state=running",
+        out = cls.manager.docker("service", "ps", service, "--filter", "desired-state=running",
                                   "--format", "{{.Node}} {{.CurrentState}}", check=False).stdout
         for line in out.splitlines():
             node, state = line.split(" ", 1)
