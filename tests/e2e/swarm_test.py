@@ -130,8 +130,10 @@ class Swarm(unittest.TestCase):
             cls.manager.docker("service", "update", "--force", "--detach", crowded, timeout=60)
             wait_until(lambda: cls.task_node(crowded) not in (None, nodes[crowded]),
                        timeout=20, interval=0.2)
-            wait_until(lambda: all(crowded in (b.rep() or []) for b in cls.balancers),
-                       timeout=20, interval=0.1)
+            # The balancers see the old task stop within a poll, then probe the new one.
+            time.sleep(2.0)
+            wait_until(lambda: all(b.rep() == names for b in cls.balancers), timeout=20,
+                       interval=0.1)
             nodes = {name: cls.task_node(name) for name in names}
 
     @classmethod
