@@ -536,6 +536,15 @@ class FailuresUnderLoad(unittest.TestCase):
         hung = replicas[0][0].proc.pid
         os.kill(hung, signal.SIGSTOP)
         self.addCleanup(lambda: os.kill(hung, signal.SIGCONT))
+
+        def stopped():  # kill() returns before every thread has stopped
+            states = []
+            for task in os.listdir(f"/proc/{hung}/task"):
+                with open(f"/proc/{hung}/task/{task}/stat") as stat:
+                    states.append(stat.read().rsplit(")", 1)[1].split()[0])
+            return all(state == "T" for state in states)
+
+        self.assertTrue(wait_until(stopped, 2))
         return lbd, key
 
     def test_a_get_queued_for_a_replica_that_goes_down_is_sent_elsewhere(self):
