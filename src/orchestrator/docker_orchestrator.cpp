@@ -30,8 +30,7 @@ std::map<std::string, std::string> docker_orchestrator::labels_for(const std::st
 }
 
 std::vector<std::string> docker_orchestrator::instance_filter() const {
-    return {std::string(label_managed) + "=true",
-            std::string(label_instance) + "=" + options_.instance};
+    return instance_labels(options_.instance);
 }
 
 std::expected<net::endpoint, std::string>

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "orchestrator/docker_api.hpp"
 #include "orchestrator/orchestrator.hpp"
@@ -16,6 +17,11 @@ inline constexpr const char* label_instance = "lbd.instance";
 inline constexpr const char* label_name = "lbd.name";
 inline constexpr const char* label_id = "lbd.id";
 inline constexpr const char* label_weight = "lbd.weight";
+
+// The label filter (key=value) of one lbd instance's replicas.
+inline std::vector<std::string> instance_labels(const std::string& instance) {
+    return {std::string(label_managed) + "=true", std::string(label_instance) + "=" + instance};
+}
 
 // 503 when the engine is unreachable, its 409 for a name taken, 500 for the rest (a
 // missing image is a configuration error); `engine` names it in the message.

@@ -63,8 +63,7 @@ swarm_orchestrator::swarm_orchestrator(swarm_options options)
 swarm_orchestrator::~swarm_orchestrator() = default;
 
 std::vector<std::string> swarm_orchestrator::instance_filter() const {
-    return {std::string(label_managed) + "=true",
-            std::string(label_instance) + "=" + options_.instance};
+    return instance_labels(options_.instance);
 }
 
 runtime::task<std::optional<docker_error>> swarm_orchestrator::ready() {
@@ -200,9 +199,9 @@ swarm_orchestrator::create(const spawn_request& request) {
 
 runtime::task<std::optional<spawn_failure>>
 swarm_orchestrator::check_id_taken(const spawn_request& request, const std::string& service_id) {
-    // Named, not a temporary: g++ 12 mishandles a braced temporary in a co_await's call.
-    const std::vector<std::string> labels{std::string(label_instance) + "=" + options_.instance,
-                                          std::string(label_id) + "=" + std::to_string(request.id)};
+    // Named, not a temporary: g++ 12 mishandles a temporary in a co_await's call.
+    std::vector<std::string> labels = instance_filter();
+    labels.push_back(std::string(label_id) + "=" + std::to_string(request.id));
     auto listed = co_await swarm_.services(labels);
     if (!listed) {
         co_return failure_of(listed.error());
