@@ -118,6 +118,11 @@ bool balancer_handler::routable(const replica_slot& slot) const noexcept {
 }
 
 void balancer_handler::cut_unroutable() noexcept {
+    if (!table_->any_routable) {
+        // Nowhere to retry: a cut would turn what may still be a slow answer into a 502 (a
+        // replica too busy to answer heartbeats in time is marked down while it works).
+        return;
+    }
     for (active_upstream* node = active_; node != nullptr; node = node->next) {
         if (node->waiting_on == nullptr || node->cut) {
             continue;

@@ -517,11 +517,12 @@ class FailuresUnderLoad(unittest.TestCase):
     def tearDown(self):
         self.lbd.close()
 
-    def hung_replica_and_a_key(self, *args):
-        """lbd over two static lb-replicas, A and B (nothing kills a hung one, as a process
-        backend would, resetting its sockets); A stopped (SIGSTOP); a key of A's."""
+    def hung_replica_and_a_key(self, *args, names=("A", "B")):
+        """lbd over static lb-replicas, A and B by default (nothing kills a hung one, as a
+        process backend would, resetting its sockets); A stopped (SIGSTOP); a key of A's;
+        A's process."""
         replicas = []
-        for name in ("A", "B"):
+        for name in names:
             listener = free_listening_socket()
             self.addCleanup(listener.close)
             replicas.append((Process([LB_REPLICA, "--id", name, "--threads", "1"],
@@ -545,12 +546,12 @@ class FailuresUnderLoad(unittest.TestCase):
             return all(state == "T" for state in states)
 
         self.assertTrue(wait_until(stopped, 2))
-        return lbd, key
+        return lbd, key, replicas[0][0]
 
     def test_a_get_queued_for_a_replica_that_goes_down_is_sent_elsewhere(self):
         # One request in flight per replica: the second GET queues for the hung replica's
         # slot, and is admitted once the first is cut; it must not be sent there then.
-        lbd, key = self.hung_replica_and_a_key("--max-in-flight-per-replica", "1")
+        lbd, key, _ = self.hung_replica_and_a_key("--max-in-flight-per-replica", "1")
         answers = []
         threads = [threading.Thread(target=lambda: answers.append(lbd.home(key)))
                    for _ in range(2)]
@@ -568,7 +569,7 @@ class FailuresUnderLoad(unittest.TestCase):
         # A replica that hangs (or a machine gone without a word): no reset, no answer. Once
         # heartbeats take it out, the GETs waiting on it go to the key's next replica
         # instead of waiting out --response-timeout-ms.
-        lbd, key = self.hung_replica_and_a_key()
+        lbd, key, _ = self.hung_replica_and_a_key()
         began = time.monotonic()
         answer = lbd.home(key)
         elapsed = time.monotonic() - began
@@ -577,6 +578,19 @@ class FailuresUnderLoad(unittest.TestCase):
         self.assertEqual(answer.status, 200, answer.body)
         self.assertEqual(server_of(answer), "B")
         self.assertLess(elapsed, 3.0)
+
+    def test_a_get_waiting_on_the_only_replica_is_not_cut_when_it_goes_down(self):
+        # With nowhere else to go, cutting it would turn a slow answer into a 502 (a replica
+        # too busy to answer its heartbeats in time is marked down while it still works).
+        lbd, key, hung = self.hung_replica_and_a_key(names=("A",))
+        answers = []
+        waiting = threading.Thread(target=lambda: answers.append(lbd.home(key)))
+        waiting.start()
+        self.assertTrue(wait_until(lambda: lbd.events("replica_down"), 5), lbd.output())
+        time.sleep(0.3)
+        os.kill(hung.proc.pid, signal.SIGCONT)
+        waiting.join(timeout=10)
+        self.assertEqual([(a.status, server_of(a)) for a in answers], [(200, "A")])
 
     def poll_rep(self, stopping, seen):
         while not stopping.is_set():
