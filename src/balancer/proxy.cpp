@@ -489,6 +489,7 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
     request.out += "\r\n";
 
     bool flushed = false;
+    std::uint64_t relayed = 0; // body bytes passed on so far
     for (;;) {
         event = co_await next_event(connection);
         if (event.what == net::response_event::kind::complete) {
@@ -510,6 +511,9 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
         if (request.head.method == http::method::head) {
             continue;
         }
+        relayed += event.body.size();
+        const bool sized_body_done =
+            head.content_length && !head.chunked && relayed >= *head.content_length;
         if (event.body.size() >= direct_send_bytes) {
             // A large piece goes out from the upstream's receive buffer, after what is
             // pending, in one writev: no copy into request.out.
@@ -522,7 +526,14 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
                 count = 3;
             }
             flushed = true;
-            if (!co_await net::flush_response(request, std::span(pieces.data(), count))) {
+            // While more of the body is already here, the kernel may hold this piece back
+            // to send it with the next in fewer, fuller segments (a 1 MiB download: a third
+            // fewer segments); the last piece before a wait goes out at once. Never the end
+            // of a sized body, after which nothing else is sent to push it out (a chunked
+            // answer ends with its last chunk, one read until close with the close).
+            const bool more = connection.more_waiting() && !sized_body_done;
+            const std::span<const std::string_view> out(pieces.data(), count);
+            if (!co_await net::flush_response(request, out, more)) {
                 co_await connection.close();
                 co_return attempt_result::broken;
             }
@@ -533,7 +544,10 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
         } else {
             request.out += event.body;
         }
-        if (request.out.size() >= stream_chunk) {
+        // Small pieces gather (while a sized answer lasts, or 64 KiB); a streamed one (chunked
+        // or until close: events, long polls) goes out as soon as the replica pauses.
+        const bool streamed = !head.content_length || head.chunked;
+        if (request.out.size() >= stream_chunk || (streamed && !connection.more_waiting())) {
             flushed = true;
             if (!co_await net::flush_response(request)) {
                 co_await connection.close();

@@ -141,6 +141,7 @@ runtime::task<runtime::received> client_connection::take_armed(runtime::cancel_s
                 .adopt(static_cast<std::uint16_t>(state.receive.flags_ >> IORING_CQE_BUFFER_SHIFT),
                        result > 0 ? static_cast<std::uint32_t>(result) : 0);
     }
+    got.more = (state.receive.flags_ & IORING_CQE_F_SOCK_NONEMPTY) != 0;
     co_return got;
 }
 
@@ -238,6 +239,7 @@ runtime::task<response_event> client_connection::next(milliseconds timeout,
                 co_return response_event{response_event::kind::failed, {}, got.result};
             }
             received_any_ = true;
+            more_waiting_ = got.more;
             lease_ = std::move(got.buffer);
             input_ = lease_.view();
         }

@@ -94,6 +94,13 @@ public:
     const http::response_head& head() const { return state_->parser.head(); }
     // True once any byte of the current response arrived (retry decisions).
     bool received_any() const noexcept { return received_any_; }
+    // More of the response's body is here already: buffered (more than the framing between
+    // two chunks could be), or still in the socket after the last receive. What a sender
+    // may pass on as MSG_MORE; false when the next event may wait for the replica.
+    bool more_waiting() const noexcept {
+        return input_.size() > max_chunk_framing || more_waiting_;
+    }
+    static constexpr std::size_t max_chunk_framing = 32; // "\r\n" + size line, no extensions
     // True when the last response completed cleanly and the upstream keeps the connection.
     bool reusable() const noexcept { return reusable_; }
 
@@ -129,6 +136,7 @@ private:
     std::string_view input_;
     bool need_bytes_ = true;
     bool received_any_ = false;
+    bool more_waiting_ = false;
     bool reusable_ = false;
     bool at_eof_ = false;
     bool skipping_interim_ = false; // inside a 1xx answer, waiting for the final one

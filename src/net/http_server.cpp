@@ -35,8 +35,8 @@ runtime::task<bool> flush_response(request_context& request) {
     co_return co_await send_and_clear(request.client_fd, request.out, request.send_timeout);
 }
 
-runtime::task<bool> flush_response(request_context& request,
-                                   std::span<const std::string_view> then) {
+runtime::task<bool> flush_response(request_context& request, std::span<const std::string_view> then,
+                                   bool more) {
     assert(then.size() <= 8);
     std::array<iovec, 9> vectors{};
     std::size_t count = 0;
@@ -48,8 +48,9 @@ runtime::task<bool> flush_response(request_context& request,
             vectors[count++] = {const_cast<char*>(piece.data()), piece.size()};
         }
     }
-    const int sent = co_await runtime::writev_all(
-        request.client_fd, std::span<iovec>(vectors.data(), count), request.send_timeout);
+    const int sent =
+        co_await runtime::writev_all(request.client_fd, std::span<iovec>(vectors.data(), count),
+                                     request.send_timeout, more ? MSG_MORE : 0);
     request.out.clear();
     co_return sent == 0;
 }

@@ -150,9 +150,10 @@ struct request_context {
 runtime::task<bool> flush_response(request_context& request);
 // The same, followed in one writev by `then` (a body piece sent from the buffer it was
 // received into, say: no copy into request.out). Each view must stay valid until this
-// completes. At most 8 views.
-runtime::task<bool> flush_response(request_context& request,
-                                   std::span<const std::string_view> then);
+// completes. At most 8 views. `more`: more of the answer follows at once (MSG_MORE: the
+// kernel may hold this part back to fill a whole segment with the next).
+runtime::task<bool> flush_response(request_context& request, std::span<const std::string_view> then,
+                                   bool more = false);
 
 class http_server;
 

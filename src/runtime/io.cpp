@@ -17,6 +17,22 @@ std::chrono::steady_clock::time_point deadline_after(nanoseconds timeout) {
     }
     return std::chrono::steady_clock::now() + timeout;
 }
+
+// Drops the first `written` bytes of `vectors`.
+void consume(std::span<iovec>& vectors, std::size_t written) {
+    while (!vectors.empty() && written >= vectors.front().iov_len) {
+        written -= vectors.front().iov_len;
+        vectors = vectors.subspan(1);
+    }
+    if (written > 0) {
+        vectors.front().iov_base = static_cast<char*>(vectors.front().iov_base) + written;
+        vectors.front().iov_len -= written;
+    }
+}
+
+unsigned at_most_iov_max(std::span<iovec> vectors) {
+    return static_cast<unsigned>(std::min<std::size_t>(vectors.size(), IOV_MAX));
+}
 } // namespace
 
 task<int> send_all(int fd, std::string_view data, nanoseconds timeout) {
@@ -49,11 +65,21 @@ task<int> send_all(int fd, std::string_view data, nanoseconds timeout) {
     co_return 0;
 }
 
-task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout) {
+task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout, int flags) {
+    if (timeout != nanoseconds::max() && !vectors.empty()) {
+        // As in send_all: first without a timeout, which most sends do not need.
+        const int written =
+            co_await writev_op{fd, vectors.data(), at_most_iov_max(vectors), flags | MSG_DONTWAIT};
+        if (written < 0 && written != -EAGAIN) {
+            co_return written;
+        }
+        if (written > 0) {
+            consume(vectors, static_cast<std::size_t>(written));
+        }
+    }
     const auto deadline = deadline_after(timeout);
     while (!vectors.empty()) {
-        writev_op step{fd, vectors.data(),
-                       static_cast<unsigned>(std::min<std::size_t>(vectors.size(), IOV_MAX))};
+        writev_op step{fd, vectors.data(), at_most_iov_max(vectors), flags};
         if (timeout != nanoseconds::max()) {
             step.with_timeout(remaining(deadline));
         }
@@ -64,15 +90,7 @@ task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout) {
         if (written == 0) {
             co_return -EPIPE;
         }
-        auto left = static_cast<std::size_t>(written);
-        while (!vectors.empty() && left >= vectors.front().iov_len) {
-            left -= vectors.front().iov_len;
-            vectors = vectors.subspan(1);
-        }
-        if (left > 0) {
-            vectors.front().iov_base = static_cast<char*>(vectors.front().iov_base) + left;
-            vectors.front().iov_len -= left;
-        }
+        consume(vectors, static_cast<std::size_t>(written));
     }
     co_return 0;
 }

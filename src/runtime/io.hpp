@@ -173,6 +173,7 @@ inline read_op read_some(int fd, void* buffer, unsigned length) {
 struct received {
     int result = 0; // bytes (> 0), 0 at end of stream, or -errno
     buffer_lease buffer;
+    bool more = false; // the socket had more bytes waiting (IORING_CQE_F_SOCK_NONEMPTY)
 };
 
 class receive_op : public io_operation<receive_op> {
@@ -197,6 +198,7 @@ public:
                 static_cast<std::uint16_t>(completion_.flags_ >> IORING_CQE_BUFFER_SHIFT);
             out.buffer = ring_.adopt(id, result > 0 ? static_cast<std::uint32_t>(result) : 0);
         }
+        out.more = (completion_.flags_ & IORING_CQE_F_SOCK_NONEMPTY) != 0;
         return out;
     }
 
@@ -254,20 +256,28 @@ inline send_op send_some(int fd, std::string_view data) {
     return send_op{fd, data};
 }
 
+// A gathered send on a socket (sendmsg). MSG_MORE tells the kernel that more follows at
+// once, so it may fill whole segments instead of sending one per call; MSG_DONTWAIT ends
+// with -EAGAIN instead of waiting for room.
 class writev_op : public io_operation<writev_op> {
 public:
-    writev_op(int fd, const iovec* vectors, unsigned count)
-        : fd_(fd), vectors_(vectors), count_(count) {}
-    void prepare(io_uring_sqe* entry) { io_uring_prep_writev(entry, fd_, vectors_, count_, -1); }
+    writev_op(int fd, iovec* vectors, unsigned count, int flags = 0)
+        : fd_(fd), flags_(flags | MSG_NOSIGNAL) {
+        message_.msg_iov = vectors;
+        message_.msg_iovlen = count;
+    }
+    void prepare(io_uring_sqe* entry) {
+        io_uring_prep_sendmsg(entry, fd_, &message_, static_cast<unsigned>(flags_));
+    }
     int finish(int result) const noexcept { return result; }
 
 private:
     int fd_;
-    const iovec* vectors_;
-    unsigned count_;
+    int flags_;
+    msghdr message_{}; // read by the kernel until the send completes: lives in the frame
 };
-inline writev_op writev_some(int fd, const iovec* vectors, unsigned count) {
-    return writev_op{fd, vectors, count};
+inline writev_op writev_some(int fd, iovec* vectors, unsigned count, int flags = 0) {
+    return writev_op{fd, vectors, count, flags};
 }
 
 class connect_op : public io_operation<connect_op> {
@@ -386,8 +396,10 @@ inline poll_op poll(int fd, unsigned mask) {
 // `data` alive until the task finishes.
 task<int> send_all(int fd, std::string_view data, nanoseconds timeout = nanoseconds::max());
 
-// writev until every byte of `vectors` is written; `vectors` is modified as it goes.
-task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout = nanoseconds::max());
+// Sends every byte of `vectors` on socket `fd`; `vectors` is modified as it goes. `flags`
+// (MSG_MORE, say) go with every send. Returns 0 or -errno.
+task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout = nanoseconds::max(),
+                     int flags = 0);
 
 // Waits for the next receive on `fd` into `ring`. When every buffer is leased it waits for
 // one to come back, still within `timeout` and still cancellable through `slot`.

@@ -509,7 +509,9 @@ class LoadLoop:
 class Upstream:
     """A tiny HTTP/1.1 server in threads. GET /heartbeat is always 200. Other requests, by
     mode: "good" answers /home with JSON (name as the id); "hang" never answers; "reset"
-    closes the connection with an RST; "slow" answers like "good" after `delay` seconds."""
+    closes the connection with an RST; "slow" answers like "good" after `delay` seconds;
+    "echo" answers what it got as JSON, and /chunked and /events (a stream: an event, then
+    another `delay` seconds later) chunked."""
 
     def __init__(self, mode, name=None, delay=0.5):
         self.mode = mode
@@ -637,6 +639,12 @@ class Upstream:
                             conn.sendall(b"2710\r\n" + bytes([letter]) * 10000 + b"\r\n")
                             time.sleep(0.01)
                         conn.sendall(b"0\r\n\r\n")
+                        continue
+                    if path == "/events":  # a stream: one small event, `delay` s, another
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                     b"Transfer-Encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n")
+                        time.sleep(self.delay)
+                        conn.sendall(b"9\r\ndata: 2\n\n\r\n0\r\n\r\n")
                         continue
                     lines = head.decode(errors="replace").split("\r\n")
                     echo = {"request_line": lines[0], "headers": lines[1:],

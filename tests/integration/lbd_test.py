@@ -806,6 +806,25 @@ class StaticBackend(unittest.TestCase):
             self.assertEqual(r.status, 200)
             self.assertEqual(r.body, b"a" * 10000 + b"b" * 10000 + b"c" * 10000)
 
+    def test_a_streamed_answer_is_passed_on_as_it_comes(self):
+        # A small piece is not held back for more when the replica pauses (server-sent
+        # events, long polls): the client has the first event before the second is sent.
+        echo = self.upstream("echo", delay=1.5)
+        with Lbd(static=[echo.address]) as lbd, connect(lbd.port) as sock:
+            sock.sendall(build("GET", "/events"))
+            began = time.monotonic()
+            seen = b""
+            while b"data: 1" not in seen:
+                piece = sock.recv(65536)
+                self.assertTrue(piece, seen)
+                seen += piece
+            self.assertLess(time.monotonic() - began, 1.0, seen)
+            self.assertNotIn(b"data: 2", seen)
+            r = Reader(sock)
+            r.buffer = seen
+            answer = r.response()
+            self.assertEqual(answer.body, b"data: 1\n\ndata: 2\n\n")
+
     def test_sigterm_lets_a_request_in_flight_finish(self):
         slow = self.upstream("slow", "slow", delay=0.6)
         lbd = Lbd(static=[slow.address])

@@ -443,6 +443,55 @@ TEST_CASE("send_all and writev_all deliver every byte through short writes") {
     CHECK(loop.block_on(broken(pair.fds[0])) == -EPIPE);
 }
 
+TEST_CASE("writev_all with a timeout and MSG_MORE still delivers every byte") {
+    // The first try goes without a timeout (MSG_DONTWAIT); a small send buffer makes it
+    // short, and the rest goes through the timed sends.
+    runtime::reactor loop;
+    socket_pair pair;
+    int small = 4096;
+    setsockopt(pair.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    const std::string head = "head:", payload(1 << 20, 'q');
+    bool intact = false;
+    std::thread reader(
+        [&] { intact = drain(pair.fds[1], head.size() + payload.size()) == head + payload; });
+    auto scenario = [](int fd, const std::string* a, const std::string* b) -> task<void> {
+        iovec vectors[2] = {{const_cast<char*>(a->data()), a->size()},
+                            {const_cast<char*>(b->data()), b->size()}};
+        const int written = co_await runtime::writev_all(fd, vectors, 5s, MSG_MORE);
+        CHECK(written == 0);
+    };
+    loop.block_on(scenario(pair.fds[0], &head, &payload));
+    reader.join();
+    CHECK(intact);
+}
+
+TEST_CASE("a receive says whether the socket has more bytes waiting") {
+    runtime::reactor_options options;
+    options.client_buffers = {.count = 4, .size = 1024};
+    runtime::reactor loop{options};
+    loopback_listener listener;
+    auto scenario = [](loopback_listener* l) -> task<void> {
+        const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&l->address), sizeof l->address) ==
+                0);
+        const int accepted = ::accept(l->fd, nullptr, nullptr);
+        REQUIRE(accepted >= 0);
+        const std::string two_buffers(1500, 'm');
+        REQUIRE(::write(client, two_buffers.data(), two_buffers.size()) == 1500);
+        runtime::buffer_ring& ring =
+            runtime::reactor::current().buffers(runtime::buffer_group::client);
+        auto first = co_await runtime::receive_some(accepted, ring);
+        CHECK(first.result == 1024);
+        CHECK(first.more);
+        auto second = co_await runtime::receive_some(accepted, ring);
+        CHECK(second.result == 476);
+        CHECK_FALSE(second.more);
+        ::close(accepted);
+        ::close(client);
+    };
+    loop.block_on(scenario(&listener));
+}
+
 TEST_CASE("connect, multishot accept, close") {
     runtime::reactor loop;
     loopback_listener listener;
