@@ -315,7 +315,9 @@ runtime::task<int> balancer_handler::send_rest(net::client_connection& connectio
             co_return co_await connection.send(http::last_chunk, config_.response_timeout);
         }
         // The piece is a view into the client's receive buffer: sent from there, framed
-        // when chunked, before the next read.
+        // when chunked, before the next read; with MSG_MORE while more is waiting, as the
+        // answer's pieces are (relay_response).
+        const int flags = piece.more ? MSG_MORE : 0;
         int sent = 0;
         if (body.chunked) {
             http::chunk_header_buffer buffer;
@@ -325,9 +327,10 @@ runtime::task<int> balancer_handler::send_rest(net::client_connection& connectio
                  {const_cast<char*>(piece.bytes.data()), piece.bytes.size()},
                  {const_cast<char*>(http::chunk_terminator.data()),
                   http::chunk_terminator.size()}}};
-            sent = co_await runtime::writev_all(connection.fd(), vectors, config_.response_timeout);
+            sent = co_await runtime::writev_all(connection.fd(), vectors, config_.response_timeout,
+                                                flags);
         } else {
-            sent = co_await connection.send(piece.bytes, config_.response_timeout);
+            sent = co_await connection.send(piece.bytes, config_.response_timeout, flags);
         }
         if (sent != 0) {
             co_return sent;

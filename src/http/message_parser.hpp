@@ -22,6 +22,10 @@
 
 namespace http {
 
+// The most bytes between two pieces of a chunked body (the CRLF after a chunk and the next
+// size line, without extensions): buffered input longer than this holds body bytes.
+inline constexpr std::size_t max_chunk_framing = 32;
+
 class message_parser {
 public:
     enum class kind : std::uint8_t { request, response };

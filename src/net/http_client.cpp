@@ -180,8 +180,9 @@ client_connection::open_and_send(const endpoint& where, milliseconds timeout,
     co_return opened_connection{client_connection{fd}, done.sent};
 }
 
-runtime::task<int> client_connection::send(std::string_view bytes, milliseconds timeout) {
-    co_return co_await runtime::send_all(fd_.get(), bytes, timeout);
+runtime::task<int> client_connection::send(std::string_view bytes, milliseconds timeout,
+                                           int flags) {
+    co_return co_await runtime::send_all(fd_.get(), bytes, timeout, flags);
 }
 
 void client_connection::expect_response_to(http::method method) {

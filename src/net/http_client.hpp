@@ -64,7 +64,7 @@ public:
     ~client_connection();
 
     // Sends bytes (a serialized request). 0 or -errno.
-    runtime::task<int> send(std::string_view bytes, milliseconds timeout);
+    runtime::task<int> send(std::string_view bytes, milliseconds timeout, int flags = 0);
 
     // Announces the request whose response comes next (HEAD responses have no body).
     void expect_response_to(http::method method);
@@ -98,9 +98,8 @@ public:
     // two chunks could be), or still in the socket after the last receive. What a sender
     // may pass on as MSG_MORE; false when the next event may wait for the replica.
     bool more_waiting() const noexcept {
-        return input_.size() > max_chunk_framing || more_waiting_;
+        return input_.size() > http::max_chunk_framing || more_waiting_;
     }
-    static constexpr std::size_t max_chunk_framing = 32; // "\r\n" + size line, no extensions
     // True when the last response completed cleanly and the upstream keeps the connection.
     bool reusable() const noexcept { return reusable_; }
 

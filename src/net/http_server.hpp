@@ -91,6 +91,9 @@ struct body_piece {
     // this request; every later read() fails the same way.
     int status = 0;
     std::string_view reason;
+    // kind::data: more of the body is here already (buffered, or still in the socket), so
+    // a sender may pass this piece on with MSG_MORE. Never set on a sized body's last piece.
+    bool more = false;
 };
 
 // The body of a streamed request, read as it arrives.

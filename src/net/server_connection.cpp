@@ -140,8 +140,16 @@ runtime::task<body_piece> http_server::connection::read() {
             if (step.body.empty()) {
                 continue;
             }
-            body_received_ += step.body.size();
-            co_return body_piece{body_piece::kind::data, step.body};
+            {
+                body_received_ += step.body.size();
+                const http::request_head& head = parser_.head();
+                const bool sized_done =
+                    head.content_length && !head.chunked && body_received_ >= *head.content_length;
+                body_piece piece{body_piece::kind::data, step.body};
+                piece.more =
+                    !sized_done && (input_.size() > http::max_chunk_framing || more_waiting_);
+                co_return piece;
+            }
         case http::parse_event::message_complete:
             body_done_ = true;
             // The body is over: the buffer goes back before the handler waits on anything.
@@ -258,6 +266,7 @@ runtime::task<bool> http_server::connection::receive() {
         head_deadline_ = clock::now() + limits.header_timeout;
     }
     need_buffer_ = false;
+    more_waiting_ = got.more;
     lease_ = std::move(got.buffer);
     input_ = lease_.view();
     co_return true;

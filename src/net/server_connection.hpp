@@ -71,14 +71,15 @@ private:
     clock::time_point head_deadline_;
     clock::time_point body_started_{};
     std::uint64_t body_received_ = 0;
-    bool need_buffer_ = false; // woken by -ENOBUFS: wait for bytes here, not idle
-    bool head_done_ = false;   // between headers_complete and the next request
-    bool body_done_ = true;    // the current request's body was read to its end
-    bool idle_ = false;        // between requests with nothing buffered: may go idle
-    bool ended_ = false;       // no more bytes will come
-    bool timed_out_ = false;   // ... because a timeout expired
-    bool taken_over_ = false;  // the handler has the socket (an upgraded protocol)
-    bool unread_ = false;      // closing with the client's request not read to its end
+    bool need_buffer_ = false;  // woken by -ENOBUFS: wait for bytes here, not idle
+    bool more_waiting_ = false; // the socket had more bytes after the last receive
+    bool head_done_ = false;    // between headers_complete and the next request
+    bool body_done_ = true;     // the current request's body was read to its end
+    bool idle_ = false;         // between requests with nothing buffered: may go idle
+    bool ended_ = false;        // no more bytes will come
+    bool timed_out_ = false;    // ... because a timeout expired
+    bool taken_over_ = false;   // the handler has the socket (an upgraded protocol)
+    bool unread_ = false;       // closing with the client's request not read to its end
 };
 
 } // namespace net

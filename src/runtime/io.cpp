@@ -35,11 +35,11 @@ unsigned at_most_iov_max(std::span<iovec> vectors) {
 }
 } // namespace
 
-task<int> send_all(int fd, std::string_view data, nanoseconds timeout) {
+task<int> send_all(int fd, std::string_view data, nanoseconds timeout, int flags) {
     if (timeout != nanoseconds::max() && !data.empty()) {
         // Most sends fit in the socket buffer at once: try without arming a timeout (a
         // linked timeout costs a timer set-up and tear-down in the kernel per operation).
-        const int sent = co_await send_op{fd, data, MSG_DONTWAIT};
+        const int sent = co_await send_op{fd, data, flags | MSG_DONTWAIT};
         if (sent < 0 && sent != -EAGAIN) {
             co_return sent;
         }
@@ -49,7 +49,7 @@ task<int> send_all(int fd, std::string_view data, nanoseconds timeout) {
     }
     const auto deadline = deadline_after(timeout);
     while (!data.empty()) {
-        send_op step{fd, data};
+        send_op step{fd, data, flags};
         if (timeout != nanoseconds::max()) {
             step.with_timeout(remaining(deadline));
         }

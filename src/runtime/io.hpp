@@ -392,9 +392,10 @@ inline poll_op poll(int fd, unsigned mask) {
     return poll_op{fd, mask};
 }
 
-// Sends all of `data` (looping over short sends). Returns 0 or -errno. The caller keeps
-// `data` alive until the task finishes.
-task<int> send_all(int fd, std::string_view data, nanoseconds timeout = nanoseconds::max());
+// Sends all of `data` (looping over short sends), `flags` (MSG_MORE, say) with every send.
+// Returns 0 or -errno. The caller keeps `data` alive until the task finishes.
+task<int> send_all(int fd, std::string_view data, nanoseconds timeout = nanoseconds::max(),
+                   int flags = 0);
 
 // Sends every byte of `vectors` on socket `fd`; `vectors` is modified as it goes. `flags`
 // (MSG_MORE, say) go with every send. Returns 0 or -errno.
