@@ -11,7 +11,12 @@
 #   bench/compare.sh [--duration 5s] [--rounds 3] [--connections "64 256"]
 #                    [--warmup 1s] [--bin-dir build/src/cmd] [--json FILE]
 #                    [--only "lbd haproxy nginx direct"] [--baseline DIR]
-#                    [--balancer-cpu 0] [--wrk-cpu 1] [--replica-cpu 1] [--rate]
+#                    [--balancer-cpu 0] [--wrk-cpu 1] [--replica-cpu 1] [--rate] [--profile]
+#
+# --profile (closed loop): each balancer's last round also runs under `perf record -e
+# cpu-clock -g` (a software clock: no hardware counters needed), and the report adds the
+# share of its CPU time spent in the kernel and its top functions (its sampling costs that
+# round a little CPU).
 #
 # --rate: instead of wrk's closed loop, lb-load (beside lbd in --bin-dir) finds each
 # balancer's saturation, then runs them all open loop at 25%, 50% and 80% of the slowest
@@ -67,9 +72,10 @@ replica_cpu=1
 servers=(lbd haproxy nginx direct)
 baseline_dir=""
 rate_mode=0
+profile=0
 
 usage() {
-    sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 parse_args() {
@@ -78,6 +84,7 @@ parse_args() {
             --only) read -r -a servers <<<"${2:?--only needs a value}"; shift 2 ;;
             --baseline) baseline_dir=${2:?--baseline needs a value}; shift 2 ;;
             --rate) rate_mode=1; shift ;;
+            --profile) profile=1; shift ;;
             -h|--help) usage; exit 0 ;;
             --*) common_option "$1" "${2-}" || balancer_option "$1" "${2-}" \
                      || { usage >&2; die "unknown option $1"; }; shift 2 ;;
@@ -305,9 +312,22 @@ measure_server() {
     local name=$1 conns=$2 round=$3 port pid before after requests
     port=${name}_port
     pid=${name}_pid
+    local perf_pid=""
+    if [ "$profile" = 1 ] && [ "$round" = "$rounds" ] && [ "$name" != direct ]; then
+        # The server and its children (nginx's worker is a child of its master).
+        local traced
+        traced=$(printf '%s\n' "${!pid}" "$(pgrep -P "${!pid}" || true)" | grep . | paste -sd,)
+        perf record -q -e cpu-clock -g -p "$traced" -o "$workdir/perf-$name-c$conns.data" \
+            >"$workdir/perf-$name-c$conns.log" 2>&1 &
+        perf_pid=$!
+    fi
     before=$(tree_cpu_ns "${!pid}")
     measure "$name" "${!port}" "$conns" "$round" "${!pid}" "${replica_pids[@]}"
     after=$(tree_cpu_ns "${!pid}")
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+    fi
     requests=$(awk '/^ *[0-9]+ requests in/ { print $1 }' "$workdir/wrk-$name-c$conns-r$round.txt")
     echo "$name $conns $round $(( after - before )) ${requests:-0}" >>"$workdir/costs"
 }
@@ -332,6 +352,23 @@ run_all() {
 }
 
 # --- report ---------------------------------------------------------------------------
+
+# --profile: per balancer and connection count, the kernel's share of the samples and the
+# top functions (self time).
+report_profiles() {
+    local data name kernel
+    for data in "$workdir"/perf-*.data; do
+        [ -s "$data" ] || continue
+        name=${data##*/perf-}
+        name=${name%.data}
+        kernel=$(perf report -i "$data" --no-children --sort dso --stdio -g none 2>/dev/null \
+            | awk '$2 == "[kernel.kallsyms]" { print $1 }')
+        echo "profile $name: kernel ${kernel:-?} of the samples; top functions (self):"
+        # (head closes the pipe early: not a failure)
+        perf report -i "$data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
+            | awk '/^ +[0-9.]+%/ { print "   ", $0 }' | head -12 || true
+    done
+}
 
 # Medians of the rounds per server and connection count; markdown table on stdout, JSON
 # (every round, the medians and the ratios) to --json FILE.
@@ -440,6 +477,8 @@ EOF
 main() {
     parse_args "$@"
     "$repo_root/scripts/install-deps" --bench
+    [ "$profile" = 0 ] || perf record -q -e cpu-clock -o /dev/null -- true 2>/dev/null \
+        || die "--profile: perf record -e cpu-clock does not work here"
     [ "$(nproc)" -ge 2 ] || echo "compare.sh: warning: fewer than 2 CPUs; everything shares one" >&2
     find_binaries
     # Busy % of each CPU in use, per run: shows whether the balancer's core or the
@@ -480,6 +519,7 @@ main() {
     else
         run_all
         report
+        [ "$profile" = 0 ] || report_profiles
     fi
     echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     if [ -n "$json_out" ]; then
