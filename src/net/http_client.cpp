@@ -47,14 +47,10 @@ void client_connection::abandon_armed() noexcept {
     if (state_->arrived) {
         // Its result is not wanted; a buffer the kernel picked for it goes back.
         state_->armed = false;
-        if ((state_->receive.flags_ & IORING_CQE_F_BUFFER) != 0) {
-            runtime::reactor::current()
-                .buffers(runtime::buffer_group::client)
-                .adopt(
-                    static_cast<std::uint16_t>(state_->receive.flags_ >> IORING_CQE_BUFFER_SHIFT),
-                    0)
-                .release();
-        }
+        runtime::reactor::current()
+            .buffers(runtime::buffer_group::client)
+            .adopt_selected(state_->receive.flags_, 0)
+            .release();
         return;
     }
     // The kernel still points at the receive: cancel it and let the CQE handler free the
@@ -70,13 +66,11 @@ void client_connection::on_armed_cqe(runtime::completion* self, int result, std:
     self->flags_ = flags;
     state->arrived = true;
     if (state->orphaned) {
-        if ((flags & IORING_CQE_F_BUFFER) != 0) {
-            // A buffer the kernel picked is ours to give back.
-            runtime::reactor::current()
-                .buffers(runtime::buffer_group::client)
-                .adopt(static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), 0)
-                .release();
-        }
+        // A buffer the kernel picked is ours to give back.
+        runtime::reactor::current()
+            .buffers(runtime::buffer_group::client)
+            .adopt_selected(flags, 0)
+            .release();
         delete state;
         return;
     }
@@ -131,18 +125,9 @@ runtime::task<runtime::received> client_connection::take_armed(runtime::cancel_s
         slot->detach();
     }
     state.armed = false;
-    runtime::received got;
-    const int result = state.receive.result_;
-    got.result = result == -ENOBUFS && state.receive.cancel_requested_ ? -ECANCELED : result;
-    if ((state.receive.flags_ & IORING_CQE_F_BUFFER) != 0) {
-        got.buffer =
-            runtime::reactor::current()
-                .buffers(runtime::buffer_group::client)
-                .adopt(static_cast<std::uint16_t>(state.receive.flags_ >> IORING_CQE_BUFFER_SHIFT),
-                       result > 0 ? static_cast<std::uint32_t>(result) : 0);
-    }
-    got.more = (state.receive.flags_ & IORING_CQE_F_SOCK_NONEMPTY) != 0;
-    co_return got;
+    co_return runtime::received_from(
+        state.receive, state.receive.result_,
+        runtime::reactor::current().buffers(runtime::buffer_group::client));
 }
 
 runtime::task<std::expected<client_connection, int>> client_connection::open(const endpoint& where,

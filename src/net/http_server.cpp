@@ -162,12 +162,7 @@ runtime::task<void> http_server::serve_record(client_record* record) {
         co_return;
     }
     runtime::buffer_ring& ring = runtime::reactor::current().buffers(runtime::buffer_group::server);
-    runtime::buffer_lease first;
-    if ((record->receive.flags_ & IORING_CQE_F_BUFFER) != 0) {
-        const auto id =
-            static_cast<std::uint16_t>(record->receive.flags_ >> IORING_CQE_BUFFER_SHIFT);
-        first = ring.adopt(id, result > 0 ? static_cast<std::uint32_t>(result) : 0);
-    }
+    runtime::buffer_lease first = ring.adopt_selected(record->receive.flags_, result);
     if (result == -ENOBUFS) {
         ++stats_.buffer_waits;
     }

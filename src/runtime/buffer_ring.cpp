@@ -52,6 +52,14 @@ buffer_ring::~buffer_ring() {
     munmap(shared_, shared_bytes_);
 }
 
+buffer_lease buffer_ring::adopt_selected(std::uint32_t cqe_flags, int result) noexcept {
+    if ((cqe_flags & IORING_CQE_F_BUFFER) == 0) {
+        return {};
+    }
+    return adopt(static_cast<std::uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT),
+                 result > 0 ? static_cast<std::uint32_t>(result) : 0);
+}
+
 void buffer_ring::enqueue(buffer_waiter* waiter) noexcept {
     waiter->prev = last_waiter_;
     waiter->next = nullptr;

@@ -93,6 +93,10 @@ public:
         ++leased_;
         return buffer_lease{this, id, length};
     }
+    // The buffer a receive's CQE selected, when its flags say it has one (it is ours
+    // whatever the result says, so it must be adopted to go back); else an empty lease.
+    // `result` is the CQE's: the bytes in the buffer when positive.
+    buffer_lease adopt_selected(std::uint32_t cqe_flags, int result) noexcept;
     const char* data(std::uint16_t id) const noexcept {
         return storage_.get() + std::size_t{id} * buffer_size_;
     }

@@ -95,6 +95,14 @@ task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout, int 
     co_return 0;
 }
 
+received received_from(const completion& done, int result, buffer_ring& ring) {
+    received out;
+    out.result = result == -ENOBUFS && done.cancel_requested_ ? -ECANCELED : result;
+    out.buffer = ring.adopt_selected(done.flags_, result);
+    out.more = (done.flags_ & IORING_CQE_F_SOCK_NONEMPTY) != 0;
+    return out;
+}
+
 task<received> receive_some(int fd, buffer_ring& ring, nanoseconds timeout, cancel_slot* slot) {
     using namespace std::chrono_literals;
     const auto deadline = deadline_after(timeout);

@@ -176,6 +176,12 @@ struct received {
     bool more = false; // the socket had more bytes waiting (IORING_CQE_F_SOCK_NONEMPTY)
 };
 
+// A buffer-select receive's completion (`result` and `done`'s flags) as a `received`: a
+// receive its owner cancelled that lost the race to -ENOBUFS reads -ECANCELED (it must not
+// go on to wait for a buffer: the cancellation is the answer); the buffer it selected is
+// adopted from `ring` whatever the result, so that it goes back.
+received received_from(const completion& done, int result, buffer_ring& ring);
+
 class receive_op : public io_operation<receive_op> {
 public:
     receive_op(int fd, buffer_ring& ring) : fd_(fd), ring_(ring) {}
@@ -187,20 +193,7 @@ public:
     }
     // buffer_ring::returns() when the receive was submitted.
     std::uint64_t returns_at_submit() const noexcept { return returns_at_submit_; }
-    received finish(int result) {
-        received out;
-        // A receive its owner cancelled that lost the race to -ENOBUFS must not go on to
-        // wait for a buffer: the cancellation is the answer.
-        out.result = result == -ENOBUFS && completion_.cancel_requested_ ? -ECANCELED : result;
-        // A selected buffer is ours whatever the result says; adopt it so it goes back.
-        if ((completion_.flags_ & IORING_CQE_F_BUFFER) != 0) {
-            const auto id =
-                static_cast<std::uint16_t>(completion_.flags_ >> IORING_CQE_BUFFER_SHIFT);
-            out.buffer = ring_.adopt(id, result > 0 ? static_cast<std::uint32_t>(result) : 0);
-        }
-        out.more = (completion_.flags_ & IORING_CQE_F_SOCK_NONEMPTY) != 0;
-        return out;
-    }
+    received finish(int result) { return received_from(completion_, result, ring_); }
 
 private:
     int fd_;
