@@ -492,6 +492,9 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
     request.out += "\r\n";
 
     bool flushed = false;
+    // A sized answer (Content-Length) is only of use whole; a streamed one (chunked, or
+    // until close: events, long polls) is of use as it comes.
+    const bool sized = head.content_length && !head.chunked;
     std::uint64_t relayed = 0; // body bytes passed on so far
     for (;;) {
         event = co_await next_event(connection);
@@ -515,8 +518,7 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
             continue;
         }
         relayed += event.body.size();
-        const bool sized_body_done =
-            head.content_length && !head.chunked && relayed >= *head.content_length;
+        const bool sized_body_done = sized && relayed >= *head.content_length;
         if (event.body.size() >= direct_send_bytes) {
             // A large piece goes out from the upstream's receive buffer, after what is
             // pending, in one writev: no copy into request.out.
@@ -547,10 +549,9 @@ balancer_handler::relay_response(net::request_context& request, replica_slot& sl
         } else {
             request.out += event.body;
         }
-        // Small pieces gather (while a sized answer lasts, or 64 KiB); a streamed one (chunked
-        // or until close: events, long polls) goes out as soon as the replica pauses.
-        const bool streamed = !head.content_length || head.chunked;
-        if (request.out.size() >= stream_chunk || (streamed && !connection.more_waiting())) {
+        // Small pieces gather (while a sized answer lasts, or 64 KiB); a streamed one goes
+        // out as soon as the replica pauses.
+        if (request.out.size() >= stream_chunk || (!sized && !connection.more_waiting())) {
             flushed = true;
             if (!co_await net::flush_response(request)) {
                 co_await connection.close();
