@@ -93,6 +93,7 @@ parse_args() {
     done
     check_common_args
     check_balancer_args
+    [ "$profile" = 0 ] || [ "$rate_mode" = 0 ] || die "--profile goes with the closed loop, not --rate"
     local s
     [ ${#servers[@]} -gt 0 ] || die "--only needs at least one of lbd haproxy nginx direct"
     for s in "${servers[@]}"; do
