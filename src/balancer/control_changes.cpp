@@ -71,6 +71,7 @@ runtime::task<api_answer> control_plane::add(json::control_payload_result payloa
         // All or nothing: whatever this call started goes away again.
         set_.abandon(plan.names);
         pump();
+        co_await await_forgotten(plan.names, stop_grace);
         changing_ = false;
         log_event("error", "add_failed", {{"error", failed->body}});
         co_return std::move(*failed);
@@ -111,6 +112,19 @@ control_plane::await_joined(const std::vector<std::string>& names) {
         }
         // Woken by every event the replica_set hears; its deadlines bound the wait.
         co_await progress_.wait(std::chrono::hours{1});
+    }
+}
+
+runtime::task<void> control_plane::await_forgotten(const std::vector<std::string>& names,
+                                                   std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    const auto left = [&] {
+        return std::ranges::any_of(
+            names, [&](const std::string& name) { return set_.find(name) != nullptr; });
+    };
+    while (!stopping_ && !changes_closed_ && left() &&
+           std::chrono::steady_clock::now() < deadline) {
+        co_await progress_.wait(deadline - std::chrono::steady_clock::now());
     }
 }
 

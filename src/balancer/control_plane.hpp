@@ -112,6 +112,10 @@ private:
                   const std::vector<std::string>& vanished);
     // The /add in progress: waits until each of `names` is ready or one failed.
     runtime::task<std::optional<api_answer>> await_joined(const std::vector<std::string>& names);
+    // Until no record of `names` is left (a rolled-back /add's replicas are stopped), at
+    // most `limit`: the answer to a failed /add leaves the names free for a retry.
+    runtime::task<void> await_forgotten(const std::vector<std::string>& names,
+                                        std::chrono::milliseconds limit);
 
     // Publication: one coroutine sends tables in order, each once every worker has
     // acknowledged the one before (within 5 s). publish_needed() asks for a new one;

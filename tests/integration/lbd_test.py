@@ -1150,6 +1150,20 @@ class SpawnFailure(unittest.TestCase):
             finally:
                 lbd.close()
 
+    def test_a_failed_adds_names_are_free_once_it_has_answered(self):
+        # The answer comes after the rollback has finished: a retry sent at once is not
+        # told that S4 is "already in use" by the replica the failed call started.
+        with FailingReplicaBin(failing=(5,)) as script:
+            lbd = Lbd("--replica-bin", script)
+            try:
+                failed = lbd.api("POST", "/add", {"n": 2, "hostnames": ["S4", "S5"]}, timeout=20)
+                self.assertGreaterEqual(failed.status, 400, failed.body)
+                retried = lbd.api("POST", "/add", {"n": 1, "hostnames": ["S4"]}, timeout=20)
+                self.assertEqual(retried.status, 200, retried.body)
+                self.assertIn("S4", retried.json()["message"]["replicas"])
+            finally:
+                lbd.close()
+
 
 class EdgeCases(SharedLbdCase):
     """Two cases found by this suite and fixed in lbd."""
