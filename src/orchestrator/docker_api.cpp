@@ -112,9 +112,11 @@ runtime::task<docker_result<docker_api::answer>> docker_api::call(std::string_vi
                                .content_type = body.empty() ? "" : "application/json"};
     auto fetched = co_await net::fetch(socket_, request, timeout_);
     if (!fetched) {
-        co_return std::unexpected(docker_error{0, "Docker daemon unreachable at " +
-                                                      socket_.to_string() + ": " +
-                                                      std::strerror(-fetched.error())});
+        co_return std::unexpected(docker_error{.status = 0,
+                                               .message = "Docker daemon unreachable at " +
+                                                          socket_.to_string() + ": " +
+                                                          std::strerror(-fetched.error()),
+                                               .timed_out = fetched.error() == -ETIMEDOUT});
     }
     co_return answer{fetched->status, std::move(fetched->body)};
 }

@@ -23,8 +23,9 @@
 namespace orchestrator {
 
 struct docker_error {
-    int status = 0;      // the daemon's HTTP status, or 0 when it could not be reached
-    std::string message; // for logs and for /add's answer
+    int status = 0;         // the daemon's HTTP status, or 0 when it could not be reached
+    std::string message;    // for logs and for /add's answer
+    bool timed_out = false; // no answer in time: the daemon may have done it all the same
 };
 
 template <typename T> using docker_result = std::expected<T, docker_error>;

@@ -159,6 +159,11 @@ swarm_orchestrator::create(const spawn_request& request) {
                    {label_weight, std::to_string(request.weight)}},
         .seccomp_profile = options_.seccomp_profile};
     auto created = co_await swarm_.create_service(spec);
+    if (!created && created.error().timed_out) {
+        if (auto made = co_await find_made(request)) {
+            created = std::move(*made);
+        }
+    }
     if (!created && created.error().status == 409 && request.kind == spawn_kind::member) {
         // Another balancer of this instance made it first (both started at once): take it.
         auto listed = co_await swarm_.services(instance_filter());
@@ -195,6 +200,31 @@ swarm_orchestrator::create(const spawn_request& request) {
     }
     co_await delete_service(*created);
     co_return std::unexpected(*failure);
+}
+
+runtime::task<std::optional<std::string>>
+swarm_orchestrator::find_made(const spawn_request& request) {
+    // The create got no answer in time (a manager in a leader election), yet may have been
+    // made: the service of this name and id is this spawn's, and goes on as if answered,
+    // so a failed /add does not leave a service the next poll would make a member. Looked
+    // for until the start-up deadline; a manager that stays silent longer leaves it unknown.
+    const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+    while (!stopping_) {
+        auto listed = co_await swarm_.services(instance_filter());
+        if (listed) {
+            for (const swarm_service& service : *listed) {
+                if (service.name == request.name && id_of(service) == request.id) {
+                    co_return service.id;
+                }
+            }
+            co_return std::nullopt;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            break;
+        }
+        co_await runtime::sleep_for(options_.poll);
+    }
+    co_return std::nullopt;
 }
 
 runtime::task<std::optional<spawn_failure>>

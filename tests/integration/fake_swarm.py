@@ -34,6 +34,7 @@ class FakeSwarm:
         self.unschedulable = set()  # names whose tasks stay pending (no node takes them)
         self.silent = set()  # names whose tasks run but answer nothing (nothing listens)
         self.hanging = threading.Event()  # set: service and task calls hang until cleared
+        self.late_answers = {}  # name -> seconds: its create is made at once, answered late
         self.closing = threading.Event()
         self.ids = itertools.count(1)
         self.addresses = (f"127.0.0.{n}" for n in itertools.count(101))
@@ -252,6 +253,8 @@ class FakeSwarm:
             if service_id is None:
                 return request.reply(409, {"message": f"rpc error: name conflicts with an "
                                                       f"existing object: {body['Name']}"})
+            # A manager in a leader election: the service exists, its answer comes late.
+            self.closing.wait(self.late_answers.get(body["Name"], 0))
             return request.reply(201, {"ID": service_id})
         return request.reply(404, {"message": f"no such path {path}"})
 

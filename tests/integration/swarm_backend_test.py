@@ -114,6 +114,18 @@ class SwarmBackend(unittest.TestCase):
                         "the service it created was not removed")
         self.assertEqual(serving(a), ["Server1", "Server2", "Server3"])
 
+    def test_an_add_whose_create_is_answered_too_late_takes_the_service_made(self):
+        # The manager made the service but its answer came after lbd's 3 s call limit: the
+        # /add finds the service by its name and labels and goes on, where it had answered
+        # 500 and left a service that the next poll then made a member anyway.
+        a = self.start()
+        self.fake.late_answers["Slow"] = 4.0
+        added = a.api("POST", "/add", {"n": 1, "hostnames": ["Slow"]}, timeout=20)
+        self.assertEqual(added.status, 200, added.body)
+        self.assertIn("Slow", added.json()["message"]["replicas"])
+        self.assertEqual(self.fake.names().count("Slow"), 1)
+        self.assertTrue(wait_until(lambda: server_of(a.home(new_key())) is not None, timeout=3))
+
     def test_an_add_cut_short_by_a_shutdown_leaves_no_service(self):
         # lbd stops while an /add waits: for the task to run (Pending), or for the running
         # task's first heartbeat (Silent), longer than the drain lets the request live. The
