@@ -210,9 +210,11 @@ class Compose(unittest.TestCase):
         docker("network", "rm", "lbd-net", check=False)
         # podman-compose 1.0 knows no profiles and would start the assignment's services too
         # (load_balancer then fails on lbd's port, and the port's forwarding with it): name
-        # lbd there. Docker's `up` without names is itself under test (test_1).
-        up = compose("up", "-d", "--build", *(["lbd"] if ENGINE == "podman" else []),
-                     check=False)
+        # lbd there, and the service that builds the replica image (podman-compose builds
+        # only the services named, not what they depend on). Docker's `up` without names is
+        # itself under test (test_1).
+        named = ["replica-image", "lbd"] if ENGINE == "podman" else []
+        up = compose("up", "-d", "--build", *named, check=False)
         if up.returncode != 0:
             compose_down()
             raise AssertionError(f"compose up failed:\n{up.stdout}\n{up.stderr}")
