@@ -13,6 +13,7 @@
 #include "balancer/respond.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/serializer.hpp"
+#include "runtime/reactor.hpp"
 
 namespace balancer {
 
@@ -71,7 +72,7 @@ bool append_end_to_end_fields(std::string& out, int status, const http::header_l
 
 runtime::task<net::response_event>
 balancer_handler::next_event(net::client_connection& connection) {
-    runtime::deadline_list::wait timed{deadlines_, clock::now() + config_.response_timeout};
+    runtime::deadline_list::wait timed{deadlines_, runtime::turn_time() + config_.response_timeout};
     net::response_event event =
         co_await connection.next(std::chrono::milliseconds::max(), timed.slot());
     if (event.what == net::response_event::kind::failed) {

@@ -69,7 +69,7 @@ bool replica_slot::acquire_awaiter::await_ready() noexcept {
 void replica_slot::acquire_awaiter::await_suspend(std::coroutine_handle<> handle) noexcept {
     replica_slot& slot = slot_;
     node_->handle = handle;
-    node_->deadline = clock::now() + slot.limits_.queue_timeout;
+    node_->deadline = runtime::turn_time() + slot.limits_.queue_timeout;
     node_->prev = slot.last_waiter_;
     node_->next = nullptr;
     (slot.last_waiter_ != nullptr ? slot.last_waiter_->next : slot.first_waiter_) = node_;
@@ -140,7 +140,7 @@ void replica_slot::give_back(net::client_connection connection) {
         node = nodes_.back().get();
     }
     node->owner = this;
-    node->since = clock::now();
+    node->since = runtime::turn_time();
     node->connection.emplace(std::move(connection));
     // The next response's receive goes to the kernel now: until the connection is used
     // again, its completion means the replica closed it (or sent bytes nobody asked for).

@@ -11,6 +11,7 @@
 #include "http/serializer.hpp"
 #include "net/listener.hpp"
 #include "net/server_connection.hpp"
+#include "runtime/reactor.hpp"
 
 namespace net {
 
@@ -111,7 +112,7 @@ void http_server::open_record(int fd) {
     record->server = this;
     record->receive.on_cqe_ = &on_receive;
     record->receive.owner_ = record;
-    record->deadline = client_record::clock::now() + limits_.header_timeout;
+    record->deadline = runtime::turn_time() + limits_.header_timeout;
     set_no_delay(fd);
     ++stats_.accepted;
     if (++stats_.open == limits_.batch_waits_from) {
@@ -122,7 +123,7 @@ void http_server::open_record(int fd) {
 
 void http_server::wait_for_request(client_record* record) {
     if (!record->fresh) {
-        record->deadline = client_record::clock::now() + limits_.idle_timeout;
+        record->deadline = runtime::turn_time() + limits_.idle_timeout;
     }
     // Both lists stay in deadline order: every record in one has the same timeout.
     (record->fresh ? fresh_ : idle_).push_back(record);

@@ -24,7 +24,7 @@ http_server::connection::connection(http_server& server, detail::client_record& 
     // A first request's head is due by the record's deadline (counted from the accept);
     // a later one's from its first bytes, which just arrived.
     head_deadline_ =
-        record_.fresh ? record_.deadline : clock::now() + server_.limits_.header_timeout;
+        record_.fresh ? record_.deadline : runtime::turn_time() + server_.limits_.header_timeout;
 }
 
 runtime::task<http_server::connection::ending> http_server::connection::run() {
@@ -65,7 +65,7 @@ runtime::task<http_server::connection::ending> http_server::connection::run() {
 runtime::task<bool> http_server::connection::serve_request() {
     head_done_ = true;
     body_done_ = false;
-    body_started_ = clock::now();
+    body_started_ = runtime::turn_time();
     body_received_ = 0;
     const http::request_head& head = parser_.head();
     if (!parser_.set_body_limit(server_.handler_.body_limit(head))) {
@@ -240,7 +240,7 @@ runtime::task<bool> http_server::connection::receive() {
         co_return false;
     }
     const server_limits& limits = server_.limits_;
-    const auto now = clock::now();
+    const auto now = runtime::turn_time();
     clock::time_point deadline = now + limits.idle_timeout;
     if (!head_done_ && (!between_requests || record_.fresh)) {
         deadline = head_deadline_;
@@ -263,7 +263,7 @@ runtime::task<bool> http_server::connection::receive() {
         co_return false;
     }
     if (between_requests) {
-        head_deadline_ = clock::now() + limits.header_timeout;
+        head_deadline_ = runtime::turn_time() + limits.header_timeout;
     }
     need_buffer_ = false;
     more_waiting_ = got.more;

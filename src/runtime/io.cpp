@@ -8,14 +8,14 @@ namespace runtime {
 namespace {
 // The remaining budget of an overall deadline, for one more step of a looping operation.
 nanoseconds remaining(std::chrono::steady_clock::time_point deadline) {
-    return std::max(nanoseconds{1}, deadline - std::chrono::steady_clock::now());
+    return std::max(nanoseconds{1}, deadline - turn_time());
 }
 
 std::chrono::steady_clock::time_point deadline_after(nanoseconds timeout) {
     if (timeout == nanoseconds::max()) {
         return std::chrono::steady_clock::time_point::max();
     }
-    return std::chrono::steady_clock::now() + timeout;
+    return turn_time() + timeout;
 }
 
 // Drops the first `written` bytes of `vectors`.

@@ -177,7 +177,13 @@ void reactor::post(std::move_only_function<void()> function) {
     }
 }
 
+std::chrono::steady_clock::time_point turn_time() noexcept {
+    return current_reactor != nullptr ? current_reactor->turn_started()
+                                      : std::chrono::steady_clock::now();
+}
+
 void reactor::run() {
+    turn_started_ = std::chrono::steady_clock::now();
     while (!stopping_) {
         running_.swap(ready_);
         for (std::size_t i = 0; i < running_.size(); ++i) {
@@ -200,6 +206,7 @@ void reactor::turn(bool may_block) {
                    : batch_wait_us_ > 0 && batching_ ? submit_and_wait_batch()
                                                      : io_uring_submit_and_wait(&ring_, 1);
     ++enter_calls_;
+    turn_started_ = std::chrono::steady_clock::now();
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
         std::fprintf(stderr, "fatal: io_uring_enter: %s\n", std::strerror(-rc));
         std::abort();

@@ -97,6 +97,8 @@ public:
     io_uring& ring() noexcept { return ring_; }
     // The number of io_uring_enter calls made so far (tests use it to prove batching).
     std::uint64_t enter_calls() const noexcept { return enter_calls_; }
+    // When the current turn began (see turn_time()).
+    std::chrono::steady_clock::time_point turn_started() const noexcept { return turn_started_; }
 
 private:
     void turn(bool may_block);
@@ -116,6 +118,7 @@ private:
     bool batching_ = false;
     bool stopping_ = false;
     std::uint64_t enter_calls_ = 0;
+    std::chrono::steady_clock::time_point turn_started_ = std::chrono::steady_clock::now();
     std::vector<std::coroutine_handle<>> ready_;
     std::vector<std::coroutine_handle<>> running_;
     std::unique_ptr<buffer_ring> server_buffers_;
@@ -130,6 +133,12 @@ private:
     std::vector<std::move_only_function<void()>> mailbox_;
     std::vector<std::move_only_function<void()>> draining_;
 };
+
+// When this thread's reactor began its current turn: the clock is read once per turn,
+// after the wait, as nginx and HAProxy read it once per loop. For deadlines, which need no
+// better than a turn's length (microseconds; a few milliseconds under heavy load); a
+// latency measurement reads the clock itself. On a thread without a reactor: the clock.
+std::chrono::steady_clock::time_point turn_time() noexcept;
 
 template <typename T> task<void> reactor::run_then_stop(reactor* self, task<T>* work) {
     // Runs `work` to its end without taking its result: block_on takes the value or the

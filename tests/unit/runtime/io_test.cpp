@@ -157,6 +157,31 @@ TEST_CASE("sleep completes after its duration and a linked timeout bounds an ope
     CHECK(loop.buffers(runtime::buffer_group::server).leased() == 0);
 }
 
+TEST_CASE("turn_time is read once per turn and follows the clock from turn to turn") {
+    using clock = std::chrono::steady_clock;
+    // No reactor on this thread yet: the clock itself.
+    const auto before = clock::now();
+    const auto read = runtime::turn_time();
+    const auto after = clock::now();
+    CHECK(read >= before);
+    CHECK(read <= after);
+    runtime::reactor loop;
+    auto turns = []() -> task<void> {
+        const auto first = runtime::turn_time();
+        const auto spin_until = clock::now() + 3ms;
+        while (clock::now() < spin_until) {
+        }
+        CHECK(runtime::turn_time() == first); // the same turn: not read again
+        const auto asleep = clock::now();
+        co_await runtime::sleep_for(5ms);
+        const auto next = runtime::turn_time();
+        const auto now = clock::now();
+        CHECK(next >= asleep + 5ms); // read after the wait that ended this turn
+        CHECK(next <= now);
+    };
+    loop.block_on(turns());
+}
+
 TEST_CASE("a pending operation is cancelled through its slot") {
     runtime::reactor loop;
     auto scenario = []() -> task<void> {
