@@ -33,66 +33,59 @@ void consume(std::span<iovec>& vectors, std::size_t written) {
 unsigned at_most_iov_max(std::span<iovec> vectors) {
     return static_cast<unsigned>(std::min<std::size_t>(vectors.size(), IOV_MAX));
 }
-} // namespace
 
-task<int> send_all(int fd, std::string_view data, nanoseconds timeout, int flags) {
-    if (timeout != nanoseconds::max() && !data.empty()) {
+// The loop send_all and writev_all share. `Bytes` is what is left to send (a string_view, a
+// span of iovecs); `step(fd, bytes, flags)` makes one send of it, `advance(bytes, n)` drops the
+// n bytes that went.
+template <typename Bytes, typename Step, typename Advance>
+task<int> send_everything(int fd, Bytes bytes, nanoseconds timeout, int flags, Step step,
+                          Advance advance) {
+    if (timeout != nanoseconds::max() && !bytes.empty()) {
         // Most sends fit in the socket buffer at once: try without arming a timeout (a
         // linked timeout costs a timer set-up and tear-down in the kernel per operation).
-        const int sent = co_await send_op{fd, data, flags | MSG_DONTWAIT};
+        const int sent = co_await step(fd, bytes, flags | MSG_DONTWAIT);
         if (sent < 0 && sent != -EAGAIN) {
             co_return sent;
         }
         if (sent > 0) {
-            data.remove_prefix(static_cast<std::size_t>(sent));
+            advance(bytes, static_cast<std::size_t>(sent));
         }
     }
     const auto deadline = deadline_after(timeout);
-    while (!data.empty()) {
-        send_op step{fd, data, flags};
+    while (!bytes.empty()) {
+        auto next = step(fd, bytes, flags);
         if (timeout != nanoseconds::max()) {
-            step.with_timeout(remaining(deadline));
+            next.with_timeout(remaining(deadline));
         }
-        const int sent = co_await step;
+        const int sent = co_await next;
         if (sent < 0) {
             co_return sent;
         }
         if (sent == 0) {
             co_return -EPIPE;
         }
-        data.remove_prefix(static_cast<std::size_t>(sent));
+        advance(bytes, static_cast<std::size_t>(sent));
     }
     co_return 0;
 }
+} // namespace
+
+task<int> send_all(int fd, std::string_view data, nanoseconds timeout, int flags) {
+    return send_everything(
+        fd, data, timeout, flags,
+        [](int to, std::string_view left, int with) {
+            return send_op{to, left, with};
+        },
+        [](std::string_view& left, std::size_t sent) { left.remove_prefix(sent); });
+}
 
 task<int> writev_all(int fd, std::span<iovec> vectors, nanoseconds timeout, int flags) {
-    if (timeout != nanoseconds::max() && !vectors.empty()) {
-        // As in send_all: first without a timeout, which most sends do not need.
-        const int written =
-            co_await writev_op{fd, vectors.data(), at_most_iov_max(vectors), flags | MSG_DONTWAIT};
-        if (written < 0 && written != -EAGAIN) {
-            co_return written;
-        }
-        if (written > 0) {
-            consume(vectors, static_cast<std::size_t>(written));
-        }
-    }
-    const auto deadline = deadline_after(timeout);
-    while (!vectors.empty()) {
-        writev_op step{fd, vectors.data(), at_most_iov_max(vectors), flags};
-        if (timeout != nanoseconds::max()) {
-            step.with_timeout(remaining(deadline));
-        }
-        const int written = co_await step;
-        if (written < 0) {
-            co_return written;
-        }
-        if (written == 0) {
-            co_return -EPIPE;
-        }
-        consume(vectors, static_cast<std::size_t>(written));
-    }
-    co_return 0;
+    return send_everything(
+        fd, vectors, timeout, flags,
+        [](int to, std::span<iovec> left, int with) {
+            return writev_op{to, left.data(), at_most_iov_max(left), with};
+        },
+        [](std::span<iovec>& left, std::size_t sent) { consume(left, sent); });
 }
 
 received received_from(const completion& done, int result, buffer_ring& ring) {
