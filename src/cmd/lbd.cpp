@@ -59,24 +59,19 @@ std::unique_ptr<orchestrator::orchestrator> make_backend(const balancer::balance
         }
         seccomp.assign(std::istreambuf_iterator<char>{profile}, {});
     }
+    const orchestrator::engine_options engine{.socket = *net::endpoint::parse(config.docker_socket),
+                                              .image = config.replica_image,
+                                              .network = config.docker_network,
+                                              .instance = config.docker_instance,
+                                              .seccomp_profile = std::move(seccomp),
+                                              .server_id = server_id_kind(config)};
     if (config.backend == balancer::backend_kind::swarm) {
-        return std::make_unique<orchestrator::swarm_orchestrator>(
-            orchestrator::swarm_options{.socket = *net::endpoint::parse(config.docker_socket),
-                                        .image = config.replica_image,
-                                        .network = config.docker_network,
-                                        .instance = config.docker_instance,
-                                        .seccomp_profile = std::move(seccomp),
-                                        .server_id = server_id_kind(config),
-                                        .poll = config.swarm_poll,
-                                        .start_timeout = config.startup_timeout});
+        orchestrator::swarm_options swarm{engine};
+        swarm.poll = config.swarm_poll;
+        swarm.start_timeout = config.startup_timeout;
+        return std::make_unique<orchestrator::swarm_orchestrator>(std::move(swarm));
     }
-    orchestrator::docker_options docker;
-    docker.socket = *net::endpoint::parse(config.docker_socket);
-    docker.image = config.replica_image;
-    docker.network = config.docker_network;
-    docker.instance = config.docker_instance;
-    docker.server_id = server_id_kind(config);
-    docker.seccomp_profile = std::move(seccomp);
+    orchestrator::docker_options docker{engine};
     if (!docker.seccomp_profile.empty()) {
         docker.seccomp_path = config.replica_seccomp_host_path;
     }

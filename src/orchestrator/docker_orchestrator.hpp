@@ -13,21 +13,15 @@
 #include <string>
 
 #include "orchestrator/docker_api.hpp"
+#include "orchestrator/engine_labels.hpp"
 #include "orchestrator/orchestrator.hpp"
 #include "runtime/io.hpp"
 #include "runtime/scope.hpp"
 
 namespace orchestrator {
 
-struct docker_options {
-    net::endpoint socket;
-    std::string image = "lb-replica:latest";
-    std::string network = "lbd-net";
-    std::string instance = "lbd";
-    std::string seccomp_profile; // JSON text for replica containers (Docker); empty: default
-    std::string seccomp_path;    // the same profile's path on the engine's host (Podman)
-    int replica_port = 5000;
-    server_id_kind server_id = server_id_kind::number;
+struct docker_options : engine_options {
+    std::string seccomp_path; // the seccomp profile's path on the engine's host (Podman)
 };
 
 class docker_orchestrator final : public orchestrator {

@@ -1,16 +1,28 @@
 #pragma once
-// What the docker and swarm backends share: the labels that mark lbd's replicas (and which
-// lbd instance they belong to) on containers and services, and how /add answers an
-// engine's failure.
+// What the docker and swarm backends share: their common options, the labels that mark
+// lbd's replicas (and which lbd instance they belong to) on containers and services, and
+// how /add answers an engine's failure.
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "net/endpoint.hpp"
 #include "orchestrator/docker_api.hpp"
 #include "orchestrator/orchestrator.hpp"
 
 namespace orchestrator {
+
+// An Engine API to talk to (a manager's, for swarm) and what the replicas it makes run.
+struct engine_options {
+    net::endpoint socket;
+    std::string image = "lb-replica:latest";
+    std::string network = "lbd-net";
+    std::string instance = "lbd";
+    std::string seccomp_profile; // JSON text for the replicas; empty: the engine's default
+    int replica_port = 5000;
+    server_id_kind server_id = server_id_kind::number;
+};
 
 inline constexpr const char* label_managed = "lbd.managed";
 inline constexpr const char* label_instance = "lbd.instance";

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "orchestrator/docker_api.hpp"
+#include "orchestrator/engine_labels.hpp"
 #include "orchestrator/orchestrator.hpp"
 #include "orchestrator/swarm_api.hpp"
 #include "runtime/alarm.hpp"
@@ -27,14 +28,7 @@
 
 namespace orchestrator {
 
-struct swarm_options {
-    net::endpoint socket; // a manager's Engine API
-    std::string image = "lb-replica:latest";
-    std::string network = "lbd-net";
-    std::string instance = "lbd";
-    std::string seccomp_profile; // JSON text, for engines that take one in a service spec
-    int replica_port = 5000;
-    server_id_kind server_id = server_id_kind::number;
+struct swarm_options : engine_options { // socket: a manager's Engine API
     std::chrono::milliseconds poll{250};
     std::chrono::milliseconds call_timeout{3000};
     std::chrono::milliseconds start_timeout{10'000}; // until a service's task runs
