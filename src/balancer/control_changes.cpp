@@ -118,9 +118,13 @@ control_plane::await_joined(const std::vector<std::string>& names) {
 runtime::task<void> control_plane::await_forgotten(const std::vector<std::string>& names,
                                                    std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
+    // Left: a record of the name that is no member (a member by now was added by another
+    // balancer meanwhile, and is no business of this call).
     const auto left = [&] {
-        return std::ranges::any_of(
-            names, [&](const std::string& name) { return set_.find(name) != nullptr; });
+        return std::ranges::any_of(names, [&](const std::string& name) {
+            const replica_record* record = set_.find(name);
+            return record != nullptr && !record->member;
+        });
     };
     while (!stopping_ && !changes_closed_ && left() &&
            std::chrono::steady_clock::now() < deadline) {

@@ -338,13 +338,14 @@ runtime::task<void> control_plane::run_spawn(replica_command command) {
         log_event("error", "replica_start_failed",
                   {{"name", command.name}, {"error", spawned.error().message}});
         spawn_status_[command.name] = spawned.error().http_status;
-        set_.spawn_failed(command.name, command.incarnation, spawned.error().message, now());
         if (const replica_record* record = set_.find(command.name);
             record == nullptr || record->state == replica_state::removing) {
             // Removed while it was being started: whatever the backend holds of it goes
-            // (a shared backend's service outlives a failed spawn).
+            // (a shared backend's service outlives a failed spawn), before the record does,
+            // so that the name is not free again while the engine still holds it.
             co_await backend_->remove(command.name, 0ms);
         }
+        set_.spawn_failed(command.name, command.incarnation, spawned.error().message, now());
     }
     pump();
 }

@@ -29,6 +29,9 @@ inline constexpr const char* label_instance = "lbd.instance";
 inline constexpr const char* label_name = "lbd.name";
 inline constexpr const char* label_id = "lbd.id";
 inline constexpr const char* label_weight = "lbd.weight";
+// Swarm: a random value per service create, by which a create that got no answer finds
+// what it made.
+inline constexpr const char* label_spawn = "lbd.spawn";
 
 // The label filter (key=value) of one lbd instance's replicas.
 inline std::vector<std::string> instance_labels(const std::string& instance) {

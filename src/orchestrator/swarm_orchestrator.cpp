@@ -1,7 +1,9 @@
 #include "orchestrator/swarm_orchestrator.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <utility>
 
 #include <sys/socket.h>
@@ -15,6 +17,14 @@ using namespace std::chrono_literals;
 namespace {
 spawn_failure failure_of(const docker_error& error) {
     return engine_failure(error, "Docker Swarm");
+}
+
+// 64 random bits in hex: the lbd.spawn label of one service create (control thread only).
+std::string spawn_nonce() {
+    static std::mt19937_64 random{std::random_device{}()};
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(random()));
+    return text;
 }
 
 std::string label_or(const swarm_service& service, const char* key, std::string fallback = {}) {
@@ -156,11 +166,12 @@ swarm_orchestrator::create(const spawn_request& request) {
                    {label_instance, options_.instance},
                    {label_name, name},
                    {label_id, std::to_string(request.id)},
-                   {label_weight, std::to_string(request.weight)}},
+                   {label_weight, std::to_string(request.weight)},
+                   {label_spawn, spawn_nonce()}},
         .seccomp_profile = options_.seccomp_profile};
     auto created = co_await swarm_.create_service(spec);
     if (!created && created.error().timed_out) {
-        if (auto made = co_await find_made(request)) {
+        if (auto made = co_await find_made(spec)) {
             created = std::move(*made);
         }
     }
@@ -202,29 +213,31 @@ swarm_orchestrator::create(const spawn_request& request) {
     co_return std::unexpected(*failure);
 }
 
-runtime::task<std::optional<std::string>>
-swarm_orchestrator::find_made(const spawn_request& request) {
+runtime::task<std::optional<std::string>> swarm_orchestrator::find_made(const service_spec& spec) {
     // The create got no answer in time (a manager in a leader election), yet may have been
-    // made: the service of this name and id is this spawn's, and goes on as if answered,
-    // so a failed /add does not leave a service the next poll would make a member. Looked
-    // for until the start-up deadline; a manager that stays silent longer leaves it unknown.
+    // made: the service that carries this very create's `lbd.spawn` label is this spawn's,
+    // and goes on as if answered (also while stopping: then it is removed as a failed spawn),
+    // so that a failed /add does not leave a service the next poll would make a member. Asked
+    // again while the manager does not answer, until the start-up deadline; a manager that
+    // answers without it means it was not made (one whose create commits later still
+    // leaves it, as does a manager silent for longer).
+    const std::string& nonce = spec.labels.at(label_spawn);
     const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-    while (!stopping_) {
+    for (;;) {
         auto listed = co_await swarm_.services(instance_filter());
         if (listed) {
             for (const swarm_service& service : *listed) {
-                if (service.name == request.name && id_of(service) == request.id) {
+                if (label_or(service, label_spawn) == nonce) {
                     co_return service.id;
                 }
             }
             co_return std::nullopt;
         }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            break;
+        if (stopping_ || std::chrono::steady_clock::now() >= deadline) {
+            co_return std::nullopt;
         }
         co_await runtime::sleep_for(options_.poll);
     }
-    co_return std::nullopt;
 }
 
 runtime::task<std::optional<spawn_failure>>

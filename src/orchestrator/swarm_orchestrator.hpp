@@ -72,7 +72,7 @@ private:
     runtime::task<std::optional<docker_error>> ready();
     runtime::task<std::expected<net::endpoint, spawn_failure>> create(const spawn_request& request);
     runtime::task<std::expected<net::endpoint, spawn_failure>> await_task(std::string name);
-    runtime::task<std::optional<std::string>> find_made(const spawn_request& request);
+    runtime::task<std::optional<std::string>> find_made(const service_spec& spec);
     runtime::task<std::optional<spawn_failure>> check_id_taken(const spawn_request& request,
                                                                const std::string& service_id);
     // Removes a service by ID; one the manager did not remove is retried at every poll.

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -178,12 +179,14 @@ void reactor::post(std::move_only_function<void()> function) {
 }
 
 std::chrono::steady_clock::time_point turn_time() noexcept {
-    return current_reactor != nullptr ? current_reactor->turn_started()
-                                      : std::chrono::steady_clock::now();
+    return current_reactor != nullptr && current_reactor->running()
+               ? current_reactor->turn_started()
+               : std::chrono::steady_clock::now();
 }
 
 void reactor::run() {
     turn_started_ = std::chrono::steady_clock::now();
+    const bool outer = std::exchange(running_loop_, true);
     while (!stopping_) {
         running_.swap(ready_);
         for (std::size_t i = 0; i < running_.size(); ++i) {
@@ -195,6 +198,7 @@ void reactor::run() {
         }
         turn(ready_.empty());
     }
+    running_loop_ = outer;
     stopping_ = false;
 }
 

@@ -97,8 +97,9 @@ public:
     io_uring& ring() noexcept { return ring_; }
     // The number of io_uring_enter calls made so far (tests use it to prove batching).
     std::uint64_t enter_calls() const noexcept { return enter_calls_; }
-    // When the current turn began (see turn_time()).
+    // When the current turn began (see turn_time()); whether run() is running.
     std::chrono::steady_clock::time_point turn_started() const noexcept { return turn_started_; }
+    bool running() const noexcept { return running_loop_; }
 
 private:
     void turn(bool may_block);
@@ -117,6 +118,7 @@ private:
     bool sliced_waits_ = false; // running under valgrind: see the constructor
     bool batching_ = false;
     bool stopping_ = false;
+    bool running_loop_ = false;
     std::uint64_t enter_calls_ = 0;
     std::chrono::steady_clock::time_point turn_started_ = std::chrono::steady_clock::now();
     std::vector<std::coroutine_handle<>> ready_;
@@ -137,7 +139,8 @@ private:
 // When this thread's reactor began its current turn: the clock is read once per turn,
 // after the wait, as nginx and HAProxy read it once per loop. For deadlines, which need no
 // better than a turn's length (microseconds; a few milliseconds under heavy load); a
-// latency measurement reads the clock itself. On a thread without a reactor: the clock.
+// latency measurement reads the clock itself. On a thread without a reactor, or whose
+// reactor is not running (between two block_on calls): the clock.
 std::chrono::steady_clock::time_point turn_time() noexcept;
 
 template <typename T> task<void> reactor::run_then_stop(reactor* self, task<T>* work) {

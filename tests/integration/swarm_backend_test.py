@@ -126,6 +126,19 @@ class SwarmBackend(unittest.TestCase):
         self.assertEqual(self.fake.names().count("Slow"), 1)
         self.assertTrue(wait_until(lambda: server_of(a.home(new_key())) is not None, timeout=3))
 
+    def test_a_create_answered_too_late_during_a_shutdown_leaves_no_service(self):
+        a = balancer(self.fake, "--drain-timeout-ms", "500")
+        self.addCleanup(a.close)
+        self.fake.late_answers["Late"] = 4.0
+        # The create is made but answered after lbd's 3 s limit; lbd is told to stop meanwhile.
+        payload = {"n": 1, "hostnames": ["Late"]}
+        adding = threading.Thread(target=lambda: a.api("POST", "/add", payload, timeout=15),
+                                  daemon=True)
+        adding.start()
+        self.assertTrue(wait_until(lambda: "Late" in self.fake.names(), timeout=5))
+        self.assertEqual(a.stop(), 0)
+        self.assertEqual(self.fake.names(), ["Server1", "Server2", "Server3"])
+
     def test_an_add_cut_short_by_a_shutdown_leaves_no_service(self):
         # lbd stops while an /add waits: for the task to run (Pending), or for the running
         # task's first heartbeat (Silent), longer than the drain lets the request live. The

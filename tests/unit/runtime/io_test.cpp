@@ -180,6 +180,10 @@ TEST_CASE("turn_time is read once per turn and follows the clock from turn to tu
         CHECK(next <= now);
     };
     loop.block_on(turns());
+    // Between two runs of the loop: the clock again, not the last turn's time.
+    std::this_thread::sleep_for(3ms);
+    const auto idle_before = clock::now();
+    CHECK(runtime::turn_time() >= idle_before);
 }
 
 TEST_CASE("a pending operation is cancelled through its slot") {
