@@ -60,8 +60,12 @@ class SwarmBackend(unittest.TestCase):
         answered = time.monotonic()
         # Seen from the manager, while the replica still serves its grace period: not
         # from failed heartbeats.
-        self.assertTrue(wait_until(lambda: "S4" not in serving(a), timeout=5))
+        seen = wait_until(lambda: "S4" not in serving(a), timeout=5)
         gone_after = time.monotonic() - answered
+        if not seen or gone_after >= 1.5:
+            # Seen once in CI (not explained yet): what the other balancer did meanwhile.
+            print("balancer a's log:\n" + "\n".join(a.output().splitlines()[-60:]), flush=True)
+        self.assertTrue(seen, "the /rm on b was not seen by a within 5 s")
         report(f"swarm (fake manager, poll 100 ms): /rm on one seen by the other after "
                f"{gone_after:.3f} s")
         self.assertLess(gone_after, 1.5)
