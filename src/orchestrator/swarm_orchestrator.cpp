@@ -449,6 +449,13 @@ void swarm_orchestrator::report(const std::vector<swarm_service>& services) {
             vanished.push_back(name);
         }
     }
+    for (const auto& [name, entry] : tracked_) {
+        // One of ours removed elsewhere before any poll had listed it (the polls overlapping
+        // its own spawn do not report): seen_ never had it, and it would stay a member.
+        if (!now.contains(name) && !seen_.contains(name)) {
+            vanished.push_back(name);
+        }
+    }
     seen_ = std::move(now);
     if (membership_handler_ && (!appeared.empty() || !vanished.empty())) {
         for (const std::string& later : membership_handler_(appeared, vanished)) {

@@ -81,6 +81,18 @@ class SwarmBackend(unittest.TestCase):
                                    timeout=5))
         self.assertEqual(agreement(a, b, keys), 1.0)
 
+    def test_a_replica_removed_elsewhere_right_after_its_add_leaves(self):
+        # Removed by another balancer before a poll of this one had listed it (the polls
+        # during its own /add do not count): it was never reported gone and stayed a member.
+        a = self.start()
+        for attempt in range(3):
+            name = f"Brief{attempt}"
+            added = a.api("POST", "/add", {"n": 1, "hostnames": [name]})
+            self.assertEqual(added.status, 200, added.body)
+            self.fake.delete_service(name)
+            self.assertTrue(wait_until(lambda: name not in serving(a), timeout=3),
+                            f"{name} removed elsewhere is still a member")
+
     def test_one_name_added_on_both_at_once_one_gets_409(self):
         a = self.start()
         b = self.start()
