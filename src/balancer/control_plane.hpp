@@ -112,8 +112,9 @@ private:
                   const std::vector<std::string>& vanished);
     // The /add in progress: waits until each of `names` is ready or one failed.
     runtime::task<std::optional<api_answer>> await_joined(const std::vector<std::string>& names);
-    // Until no record of `names` is left (a rolled-back /add's replicas are stopped), at
-    // most `limit`: the answer to a failed /add leaves the names free for a retry.
+    // Until no record of `names` is left but members (a rolled-back /add's replicas are
+    // stopped; a member is one another balancer added meanwhile), at most `limit`, and not
+    // while lbd stops: the answer to a failed /add leaves the names free for a retry.
     runtime::task<void> await_forgotten(const std::vector<std::string>& names,
                                         std::chrono::milliseconds limit);
 
