@@ -186,7 +186,7 @@ std::chrono::steady_clock::time_point turn_time() noexcept {
 
 void reactor::run() {
     turn_started_ = std::chrono::steady_clock::now();
-    const bool outer = std::exchange(running_loop_, true);
+    running_loop_ = true;
     while (!stopping_) {
         running_.swap(ready_);
         for (std::size_t i = 0; i < running_.size(); ++i) {
@@ -198,7 +198,7 @@ void reactor::run() {
         }
         turn(ready_.empty());
     }
-    running_loop_ = outer;
+    running_loop_ = false;
     stopping_ = false;
 }
 

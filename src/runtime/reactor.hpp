@@ -120,7 +120,7 @@ private:
     bool stopping_ = false;
     bool running_loop_ = false;
     std::uint64_t enter_calls_ = 0;
-    std::chrono::steady_clock::time_point turn_started_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point turn_started_{}; // read only while run() runs
     std::vector<std::coroutine_handle<>> ready_;
     std::vector<std::coroutine_handle<>> running_;
     std::unique_ptr<buffer_ring> server_buffers_;
